@@ -1,0 +1,33 @@
+"""nnlearn: how a neural network learns, after chapter 4 of 「ゼロから作るDeep Learning」.
+
+The book's names, importable from one place::
+
+    from nnlearn import cross_entropy_error, numerical_gradient, TwoLayerNet, load_mnist
+"""
+
+__version__ = "0.1.0"
+
+from .functions import (
+    cross_entropy_error,
+    identity_function,
+    mean_squared_error,
+    relu,
+    sigmoid,
+    sigmoid_grad,
+    softmax,
+    softmax_cross_entropy,
+    step_function,
+    sum_square_error,
+    sum_squared_error,
+)
+from .gradient import gradient_descent, numerical_diff, numerical_gradient
+from .network import GradientCheckReport, SimpleNet, TwoLayerNet, gradient_check, simpleNet
+
+__all__ = [
+    "__version__",
+    "step_function", "sigmoid", "sigmoid_grad", "relu", "identity_function", "softmax",
+    "sum_squared_error", "mean_squared_error", "sum_square_error", "cross_entropy_error",
+    "softmax_cross_entropy",
+    "numerical_diff", "numerical_gradient", "gradient_descent",
+    "SimpleNet", "simpleNet", "TwoLayerNet", "gradient_check", "GradientCheckReport",
+]

@@ -1,0 +1,129 @@
+"""Activation functions (chapter 3) and loss functions (chapter 4.2) of the book.
+
+Activations work element-wise (``softmax`` along the last axis) on arrays of any shape.
+Losses take the network output ``y`` (one sample as a 1-D vector, or a batch as (N, K)) and a target ``t``
+that is either integer class labels or an array of ``y``'s shape (one-hot rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import as_float, as_numeric, labels_from_target
+
+CEE_DELTA = 1e-7
+"""The book's guard against log(0) in ``cross_entropy_error``."""
+
+
+def _numeric(x) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"x has dtype {arr.dtype}, which is not numeric; pass an array of numbers")
+    return arr
+
+
+def step_function(x):
+    """h(x) = 1 if x > 0 else 0  (section 3.2.2), as integers."""
+    return (_numeric(x) > 0).astype(np.int_)
+
+
+def sigmoid(x):
+    """h(x) = 1 / (1 + exp(-x))  (section 3.2.4).  exp overflows to inf for x < -709 and gives 0, as it should."""
+    x = _numeric(x)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def sigmoid_grad(x):
+    """dh/dx = h(x) (1 - h(x))  (section 5.5.2)."""
+    s = sigmoid(x)
+    return (1.0 - s) * s
+
+
+def relu(x):
+    """h(x) = max(0, x)  (section 3.2.7)."""
+    return np.maximum(0, _numeric(x))
+
+
+def identity_function(x):
+    """σ(x) = x, the output activation for regression (section 3.5)."""
+    return _numeric(x)
+
+
+def softmax(x):
+    """y_k = exp(a_k − max a) / Σ_i exp(a_i − max a)  (section 3.5.2), over the last axis.
+
+    Subtracting the maximum changes nothing mathematically and keeps exp from overflowing.
+    A 1-D ``x`` is one sample; a 2-D ``x`` is a batch, one softmax per row.
+    """
+    x = _numeric(x)
+    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def sum_squared_error(y, t):
+    """E = ½ Σ_k (y_k − t_k)²  (section 4.2.1, eq. 4.1).
+
+    For a batch (N, K) the result is the mean over rows of each row's E, so that it is comparable
+    across batch sizes, like ``cross_entropy_error``.  ``t`` may be one-hot rows or integer labels.
+    """
+    y2 = _output(y, probabilities=False)
+    dense, labels = _target(y, y2, t)
+    if dense is None:
+        dense = np.eye(y2.shape[1])[labels]
+    return float(np.mean(0.5 * np.sum((y2 - dense) ** 2, axis=1)))
+
+
+mean_squared_error = sum_squared_error
+"""The name the book's code uses for eq. 4.1."""
+sum_square_error = sum_squared_error
+
+
+def cross_entropy_error(y, t):
+    """E = −(1/N) Σ_n Σ_k t_nk log(y_nk + 1e-7)  (section 4.2.2–4.2.4, eqs. 4.2 and 4.3).
+
+    ``y``: probabilities, one sample (K,) or a batch (N, K).  ``t``: one-hot rows of ``y``'s shape,
+    or integer labels (a scalar label for one sample); both give bit-identical results.
+    """
+    y2 = _output(y)
+    dense, labels = _target(y, y2, t)
+    if dense is not None:
+        per_row = -np.sum(dense * np.log(y2 + CEE_DELTA), axis=1)
+    else:
+        per_row = -np.log(y2[np.arange(y2.shape[0]), labels] + CEE_DELTA)
+    return float(np.sum(per_row) / y2.shape[0])
+
+
+def softmax_cross_entropy(logits, t):
+    """E = (1/N) Σ_n (log Σ_k exp a_nk − Σ_k t_nk a_nk), i.e. cross-entropy of softmax(a), without 1e-7.
+
+    The log-sum-exp form never takes log of a rounded-to-zero probability, so it stays finite and
+    accurate for any logits (the book's form saturates at −log(1e-7) ≈ 16.1).
+    """
+    a = _output(logits, name="logits", probabilities=False)
+    a_max = np.max(a, axis=1, keepdims=True)
+    log_sum_exp = (a_max + np.log(np.sum(np.exp(a - a_max), axis=1, keepdims=True)))[:, 0]
+    dense, labels = _target(logits, a, t)
+    if dense is not None:
+        per_row = np.sum(dense, axis=1) * log_sum_exp - np.sum(dense * a, axis=1)
+    else:
+        per_row = log_sum_exp - a[np.arange(a.shape[0]), labels]
+    return float(np.mean(per_row))
+
+
+def _output(y, *, name: str = "y", probabilities: bool = True) -> np.ndarray:
+    """The output as a 2-D (N, K) float array; a 1-D vector is one sample."""
+    arr = as_float(name, y)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} has {arr.ndim} dimensions; pass one sample (K,) or a batch (N, K)")
+    if probabilities and (arr < 0).any():
+        raise ValueError(f"{name} holds negative values but must be probabilities; apply softmax first")
+    return arr.reshape(1, -1) if arr.ndim == 1 else arr
+
+
+def _target(y, y2: np.ndarray, t):
+    """``(dense, None)`` when ``t`` has ``y``'s shape (one-hot rows), else ``(None, integer labels)``."""
+    t_arr = as_numeric("t", t)
+    if t_arr.ndim >= 1 and t_arr.shape in (np.shape(y), y2.shape):
+        return as_float("t", t_arr).reshape(y2.shape), None
+    return None, labels_from_target(t_arr, *y2.shape)
