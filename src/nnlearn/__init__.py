@@ -7,6 +7,8 @@ The book's names, importable from one place::
 
 __version__ = "0.1.0"
 
+from .batches import BatchLoader, BatchSampler, iter_chunks
+from .datasets import Dataset, DatasetUnavailableError, load_mnist, open_dataset
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -21,6 +23,7 @@ from .functions import (
     sum_squared_error,
 )
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
+from .idx import read_idx, write_idx
 from .network import GradientCheckReport, SimpleNet, TwoLayerNet, gradient_check, simpleNet
 
 __all__ = [
@@ -30,4 +33,6 @@ __all__ = [
     "softmax_cross_entropy",
     "numerical_diff", "numerical_gradient", "gradient_descent",
     "SimpleNet", "simpleNet", "TwoLayerNet", "gradient_check", "GradientCheckReport",
+    "read_idx", "write_idx", "load_mnist", "open_dataset", "Dataset", "DatasetUnavailableError",
+    "BatchSampler", "BatchLoader", "iter_chunks",
 ]

@@ -1,0 +1,131 @@
+"""Mini-batch sampling and loading: seeded, complete per epoch, restorable, bounded, memmap-friendly."""
+
+import numpy as np
+import pytest
+
+import nnlearn as nl
+from nnlearn import write_idx
+from nnlearn.largedata import make_large, shifted
+
+
+def draw(sampler, k):
+    return [next(sampler).copy() for _ in range(k)]
+
+
+@pytest.mark.parametrize("sampling", ["choice", "shuffle"])
+def test_same_seed_same_batches(sampling):
+    a = draw(nl.BatchSampler(1000, 32, sampling, seed=5), 50)
+    b = draw(nl.BatchSampler(1000, 32, sampling, rng=np.random.default_rng(5)), 50)
+    c = draw(nl.BatchSampler(1000, 32, sampling, seed=6), 50)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_choice_is_the_books_rng_choice():
+    sampler = nl.BatchSampler(60000, 100, "choice", seed=0)
+    expected = np.random.default_rng(0).choice(60000, 100)
+    np.testing.assert_array_equal(next(sampler), expected)
+
+
+def test_shuffle_covers_every_index_once_per_epoch():
+    sampler = nl.BatchSampler(100, 10, "shuffle", seed=1)
+    for _ in range(3):
+        epoch = np.concatenate(draw(sampler, 10))
+        np.testing.assert_array_equal(np.sort(epoch), np.arange(100))
+    # with a remainder, the leftover samples wait for the next permutation
+    sampler = nl.BatchSampler(105, 10, "shuffle", seed=1)
+    epoch = np.concatenate(draw(sampler, 10))
+    assert len(np.unique(epoch)) == 100
+
+
+@pytest.mark.parametrize("sampling", ["choice", "shuffle"])
+@pytest.mark.parametrize("stop_at", [0, 3, 10, 17])
+def test_state_restore_continues_identically(sampling, stop_at):
+    ref = draw(nl.BatchSampler(95, 10, sampling, seed=2), 30)
+    first = nl.BatchSampler(95, 10, sampling, seed=2)
+    draw(first, stop_at)
+    import json
+    state = json.loads(json.dumps(first.state()))  # a checkpoint stores it as JSON
+    second = nl.BatchSampler(95, 10, sampling, seed=999)
+    second.restore(state)
+    rest = draw(second, 30 - stop_at)
+    assert all(np.array_equal(a, b) for a, b in zip(ref[stop_at:], rest, strict=True))
+
+
+def test_sampler_bad_arguments():
+    with pytest.raises(ValueError, match="sampling must be 'choice' or 'shuffle'"):
+        nl.BatchSampler(10, 2, "random")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        nl.BatchSampler(10, 0)
+    with pytest.raises(ValueError, match="larger than the 10 samples"):
+        nl.BatchSampler(10, 20, "shuffle")
+
+
+def test_loader_converts_uint8_per_batch_and_reuses_buffer():
+    x = np.arange(5 * 4, dtype=np.uint8).reshape(5, 4) * 10
+    t = np.arange(5, dtype=np.uint8)
+    loader = nl.BatchLoader(x, t, 3, np.float32)
+    xb, tb = loader(np.array([4, 0, 4]))
+    assert xb.dtype == np.float32
+    np.testing.assert_array_equal(xb, x[[4, 0, 4]] / np.float32(255))
+    assert tb.tolist() == [4, 0, 4]
+    xb2, _ = loader(np.array([1, 1, 1]))
+    assert np.shares_memory(xb, xb2)
+    floats = np.random.default_rng(0).random((5, 4))
+    np.testing.assert_array_equal(nl.BatchLoader(floats, t, 2)(np.array([2, 3]))[0], floats[[2, 3]])
+
+
+def test_loader_on_memmap_releases_pages(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "x", images)
+    mm = nl.read_idx(tmp_path / "x", mmap=True)
+    loader = nl.BatchLoader(mm, np.zeros(2000), 100, release_rows=250)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        idx = rng.integers(0, 2000, 100)
+        np.testing.assert_array_equal(loader(idx)[0], images[idx].reshape(100, -1) / np.float32(255))
+    assert loader._rows_since_release < 250
+
+
+def test_iter_chunks_cover_dataset():
+    x = np.arange(25, dtype=np.uint8).reshape(25, 1)
+    chunks = [(a.copy(), b.copy()) for a, b in nl.iter_chunks(x, np.arange(25), chunk=10)]
+    assert [len(b) for _, b in chunks] == [10, 10, 5]
+    np.testing.assert_allclose(np.concatenate([a for a, _ in chunks])[:, 0], np.arange(25) / 255)
+
+
+def test_shifted_moves_pixels():
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 10, 10] = 200
+    out = shifted(img, np.array([2]), np.array([-1]))
+    assert out[0, 12, 9] == 200 and out.sum() == 200
+
+
+def test_make_large_streams_real_digits(tmp_path):
+    out = make_large(tmp_path / "big", 2500, seed=3, chunk=1000)
+    (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset=str(out))
+    assert x.shape == (2500, 784) and isinstance(x, np.memmap) and xt.shape == (2000, 784)
+    (mx, mt), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    # every image is a mini training digit moved by at most 2 pixels: its total ink is preserved unless cut off
+    assert set(np.unique(t)) <= set(range(10))
+    ink = x.astype(np.int64).sum(axis=1)
+    assert np.isin(ink, mx.astype(np.int64).sum(axis=1)).mean() > 0.9
+    again = make_large(tmp_path / "again", 2500, seed=3, chunk=700)
+    assert (again / "train-images-idx3-ubyte").read_bytes() != b""
+    x2 = nl.read_idx(again / "train-images-idx3-ubyte")
+    assert x2.shape == (2500, 28, 28)
+
+
+def test_make_large_is_reproducible(tmp_path):
+    a = make_large(tmp_path / "a", 300, seed=1)
+    b = make_large(tmp_path / "b", 300, seed=1)
+    assert (a / "train-images-idx3-ubyte").read_bytes() == (b / "train-images-idx3-ubyte").read_bytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loader_matches_load_mnist_normalization_bitwise(dtype):
+    (xf, _), _ = nl.load_mnist(dataset="mnist-mini")
+    (xu, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    idx = np.arange(0, 8000, 37)
+    xb, _ = nl.BatchLoader(xu, t, len(idx), dtype)(idx)
+    np.testing.assert_array_equal(xb, xf[idx].astype(dtype))
