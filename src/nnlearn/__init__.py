@@ -24,7 +24,9 @@ from .functions import (
 )
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
 from .idx import read_idx, write_idx
+from .io import load_weights, save_weights
 from .network import GradientCheckReport, SimpleNet, TwoLayerNet, gradient_check, simpleNet
+from .train import History, TrainingDivergedError, evaluate, fit
 
 __all__ = [
     "__version__",
@@ -35,4 +37,5 @@ __all__ = [
     "SimpleNet", "simpleNet", "TwoLayerNet", "gradient_check", "GradientCheckReport",
     "read_idx", "write_idx", "load_mnist", "open_dataset", "Dataset", "DatasetUnavailableError",
     "BatchSampler", "BatchLoader", "iter_chunks",
+    "save_weights", "load_weights", "fit", "History", "TrainingDivergedError", "evaluate",
 ]

@@ -7,7 +7,12 @@ Exit status: 0 success, 1 runtime error (message on stderr; traceback only with 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 
@@ -20,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnlearn",
         description="See how a neural network learns: chapter 4 of 'Deep Learning from Scratch', runnable.",
+        epilog="Start with:  nnlearn train   (offline, about 10 seconds)",
     )
     parser.add_argument("--version", action="version", version=f"nnlearn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -27,10 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     for register in COMMANDS:
         register(commands)
     return parser
-
-
-COMMANDS = []
-
 
 
 def main(argv=None) -> int:
@@ -60,3 +62,206 @@ def main(argv=None) -> int:
 def run() -> None:
     """Console-script entry point."""
     sys.exit(main())
+
+
+COMMANDS = []
+
+
+def command(register):
+    COMMANDS.append(register)
+    return register
+
+
+def positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+# --- train ---------------------------------------------------------------------------------------------
+@command
+def _register_train(commands):
+    p = commands.add_parser("train", help="train the two-layer network (the book's recipe by default)",
+                            description="Train TwoLayerNet by mini-batch SGD (section 4.5) and save a run folder.")
+    p.add_argument("--dataset", default="mnist-mini",
+                   help="mnist-mini (default, offline), mnist, fashion-mnist, or a directory of IDX files")
+    p.add_argument("--data-dir", help="download cache (default: $NNLEARN_DATA or the user cache directory)")
+    p.add_argument("--hidden", type=positive(int), default=50, help="hidden units (default 50)")
+    p.add_argument("--iters", type=positive(int), default=10000, help="iterations (default 10000)")
+    p.add_argument("--batch-size", type=positive(int), default=100, help="mini-batch size (default 100)")
+    p.add_argument("--lr", type=positive(float), default=0.1, help="learning rate (default 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for weights and batches (default 0)")
+    p.add_argument("--sampling", choices=("choice", "shuffle"), default="choice",
+                   help="choice: the book's random batches with replacement; shuffle: each sample once per epoch")
+    p.add_argument("--gradient", choices=("backprop", "numerical"), default="backprop",
+                   help="backprop (chapter 5) or numerical central differences (chapter 4)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="float32 (default, about twice as fast) or float64 (the book's)")
+    p.add_argument("--threads", type=positive(int), help="BLAS threads (default: all cores)")
+    p.add_argument("--out", help="run folder (default runs/<timestamp>)")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
+    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from .runs import RunFolder, TrainSettings, train_run
+
+    if args.resume:
+        run = RunFolder.existing(args.resume)
+        settings = run.settings()
+    else:
+        settings = TrainSettings(dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
+                                 iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                 sampling=args.sampling, gradient=args.gradient, dtype=args.dtype)
+        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        run = RunFolder.new(out)
+    say = (lambda *a, **k: None) if args.quiet else print
+    try:
+        summary = train_run(run, settings, threads=args.threads, resume=bool(args.resume), say=say,
+                            progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
+              f"  nnlearn train --resume {run.path}", file=sys.stderr)
+        return 130
+    print(summary)
+    return 0
+
+
+# --- evaluate and predict ------------------------------------------------------------------------------
+@command
+def _register_evaluate(commands):
+    p = commands.add_parser("evaluate", help="accuracy and loss of a weights file on a test split")
+    p.add_argument("weights", help="a weights.npz (from a run folder) or any nnlearn weights file")
+    p.add_argument("--dataset", help="dataset to evaluate on (default: the one the weights were trained on)")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true", help='print {"accuracy": ..., "loss": ..., "n": ...}')
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from .batches import iter_chunks
+    from .datasets import open_dataset
+    from .inference import accuracy_and_loss
+    from .io import load_weights
+
+    params, meta = load_weights(args.weights)
+    name = args.dataset or meta.get("dataset", "mnist-mini")
+    ds = open_dataset(name, data_dir=args.data_dir)
+    if ds.x_test.shape[1] != params["W1"].shape[0]:
+        raise ValueError(f"{args.weights} takes {params['W1'].shape[0]} inputs but {name} images have "
+                         f"{ds.x_test.shape[1]} pixels; pass a matching --dataset")
+    accuracy, loss, n = accuracy_and_loss(params, iter_chunks(ds.x_test, ds.t_test, dtype=params["W1"].dtype))
+    if args.json:
+        print(json.dumps({"accuracy": accuracy, "loss": loss, "n": n, "dataset": str(name)}))
+    else:
+        print(f"{args.weights} on {name} test split ({n:,} images): accuracy {accuracy:.4f}, loss {loss:.4f}")
+    return 0
+
+
+@command
+def _register_predict(commands):
+    p = commands.add_parser("predict", help="top-3 classes for images (PNG, .npy or IDX)")
+    p.add_argument("weights")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="28x28 grayscale PNGs (others are resized; white backgrounds inverted), .npy or IDX arrays")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from .datasets import FASHION_NAMES
+    from .images import load_images
+    from .inference import predict
+    from .io import load_weights
+
+    params, meta = load_weights(args.weights)
+    names = FASHION_NAMES if meta.get("dataset") == "fashion-mnist" else None
+    for path in args.files:
+        images = load_images(path)
+        probs = predict(params, images.astype(params["W1"].dtype))
+        for i, p in enumerate(probs):
+            top = np.argsort(p)[::-1][:3]
+            label = f"{path}[{i}]" if len(probs) > 1 else path
+            print(f"{label}: " + ", ".join(f"{names[k] if names else k} ({p[k]:.3f})" for k in top))
+    return 0
+
+
+# --- data ------------------------------------------------------------------------------------------------
+@command
+def _register_datasets(commands):
+    p = commands.add_parser("datasets", help="list the datasets and where they are")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_datasets)
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import dataset_names, status
+
+    rows = [(name, *status(name, args.data_dir)) for name in dataset_names()]
+    width = max(len(r[0]) for r in rows)
+    state_width = max(len(r[1]) for r in rows)
+    for name, state, where in rows:
+        print(f"{name.ljust(width)}  {state.ljust(state_width)}  {where}")
+    return 0
+
+
+@command
+def _register_download(commands):
+    p = commands.add_parser("download", help="download and verify a dataset into the cache")
+    p.add_argument("name", choices=("mnist", "fashion-mnist"))
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_download(args) -> int:
+    from .datasets import open_dataset
+
+    print(open_dataset(args.name, data_dir=args.data_dir).describe())
+    return 0
+
+
+@command
+def _register_data(commands):
+    p = commands.add_parser("data", help="make datasets (e.g. larger than memory)")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    m = sub.add_parser("make-large", help="stream an IDX dataset of N shifted real digits, in constant memory")
+    m.add_argument("--from", dest="source", default="mnist-mini", help="source dataset (default mnist-mini)")
+    m.add_argument("--samples", type=positive(int), required=True, help="number of training images")
+    m.add_argument("--out", required=True, help="output directory")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--data-dir")
+    m.set_defaults(func=cmd_make_large)
+
+
+def cmd_make_large(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .largedata import make_large
+
+    with tqdm(total=args.samples, unit="img", unit_scale=True, disable=not sys.stderr.isatty()) as bar:
+        out = make_large(args.out, args.samples, source=args.source, seed=args.seed, progress=bar.update,
+                         data_dir=args.data_dir)
+    size = (out / "train-images-idx3-ubyte").stat().st_size
+    print(f"wrote {args.samples:,} training images ({size / 1e9:.2f} GB) to {out}; "
+          f"train on it with: nnlearn train --dataset {out}")
+    return 0
+
+
+# --- the book's examples ----------------------------------------------------------------------------------
+@command
+def _register_demo(commands):
+    p = commands.add_parser("demo", help="walk through chapter 4's examples next to the book's printed results")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(print)
+    return 0

@@ -1,0 +1,184 @@
+"""Run folders: what ``nnlearn train`` leaves behind, and the orchestration of one training run.
+
+A run folder holds ``config.json`` (the settings), ``checkpoint.npz`` (rewritten at every epoch and on
+Ctrl-C), ``history.csv`` / ``history.json``, the final ``weights.npz``, and the report (``report.html`` and
+its PNGs).  Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from ._files import write_text_atomic
+from .datasets import open_dataset
+from .io import save_weights
+from .network import TwoLayerNet
+from .train import History, fit, read_checkpoint
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    dataset: str = "mnist-mini"
+    data_dir: str | None = None
+    hidden: int = 50
+    iters: int = 10000
+    batch_size: int = 100
+    lr: float = 0.1
+    seed: int = 0
+    sampling: str = "choice"
+    gradient: str = "backprop"
+    dtype: str = "float32"
+    weight_init_std: float = 0.01
+
+    def recipe(self) -> str:
+        return (f"784-{self.hidden}-10 sigmoid/softmax, {self.dtype}, {self.gradient} gradient, "
+                f"{self.iters:,} iterations of batch {self.batch_size} ({self.sampling}), lr {self.lr:g}, "
+                f"weight_init_std {self.weight_init_std:g}, seed {self.seed}")
+
+
+class RunFolder:
+    CONFIG, CHECKPOINT, WEIGHTS = "config.json", "checkpoint.npz", "weights.npz"
+    HISTORY_CSV, HISTORY_JSON = "history.csv", "history.json"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def new(cls, path) -> RunFolder:
+        path = Path(path)
+        if (path / cls.CONFIG).exists():
+            raise ValueError(f"{path} already holds a run; pass another --out, or --resume {path} to continue it")
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def existing(cls, path) -> RunFolder:
+        path = Path(path)
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a directory; pass the run folder that nnlearn train created")
+        if not (path / cls.CONFIG).is_file():
+            raise ValueError(f"{path} is not a run folder (no {cls.CONFIG}); pass a folder made by nnlearn train")
+        if not (path / cls.CHECKPOINT).is_file():
+            raise ValueError(f"{path} has no {cls.CHECKPOINT}: the run stopped before its first checkpoint; "
+                             "start it again")
+        return cls(path)
+
+    def settings(self) -> TrainSettings:
+        try:
+            config = json.loads((self.path / self.CONFIG).read_text())
+            return TrainSettings(**config["settings"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{self.path / self.CONFIG} is unreadable ({exc}); the run folder is damaged") from None
+
+    def write_config(self, settings: TrainSettings, dataset_description: str) -> None:
+        config = {"nnlearn": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "settings": dataclasses.asdict(settings), "dataset": dataset_description,
+                  "software": software_versions()}
+        write_text_atomic(self.path / self.CONFIG, json.dumps(config, indent=2))
+
+    def write_history(self, history: History) -> None:
+        history.to_csv(self.path / self.HISTORY_CSV)
+        history.to_json(self.path / self.HISTORY_JSON)
+
+    def read_history(self) -> History:
+        path = self.path / self.HISTORY_JSON
+        if path.is_file():
+            try:
+                return History.from_dict(json.loads(path.read_text()))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path} is unreadable ({exc}); the run folder is damaged") from None
+        if (self.path / self.CHECKPOINT).is_file():
+            _, meta, loss = read_checkpoint(self.path / self.CHECKPOINT)
+            return History.from_dict({**meta["history"], "loss": loss.tolist()})
+        raise ValueError(f"{self.path} has no {self.HISTORY_JSON} or {self.CHECKPOINT}; "
+                         "pass a run folder that nnlearn train has written at least one epoch to")
+
+
+def software_versions() -> dict:
+    import matplotlib
+
+    return {"nnlearn": __version__, "python": sys.version.split()[0], "numpy": np.__version__,
+            "matplotlib": matplotlib.__version__, "platform": platform.platform()}
+
+
+def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=False, say=print,
+              progress=True, on_epoch=None) -> str:
+    """Train as ``settings`` say, writing everything into ``run``; returns a one-paragraph summary."""
+    ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
+    net = TwoLayerNet(ds.x_train.shape[1], settings.hidden, len(ds.class_names), settings.weight_init_std,
+                      seed=settings.seed, dtype=settings.dtype)
+    if not resume:
+        run.write_config(settings, ds.describe())
+    say(f"dataset  {ds.describe()}")
+    say(f"recipe   {settings.recipe()}")
+    say(f"run      {run.path}{'  (resuming)' if resume else ''}")
+    interactive = progress and sys.stdout.isatty()
+    table = EpochTable(settings.iters, write=_bar_safe_print if interactive else say)
+    table.header()
+
+    def each_epoch(record):
+        table.row(record)
+        run.write_history(record["history"])
+        if on_epoch is not None:
+            on_epoch(run, record, ds, net)
+
+    limits = _thread_limits(threads)
+    with limits:
+        history = fit(net, ds.x_train, ds.t_train, x_test=ds.x_test, t_test=ds.t_test, iters=settings.iters,
+                      batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
+                      sampling=settings.sampling, gradient=settings.gradient, progress=interactive,
+                      callbacks=[each_epoch], checkpoint=run.path / RunFolder.CHECKPOINT,
+                      resume=run.path / RunFolder.CHECKPOINT if resume else None)
+    meta = {"sizes": list(net.sizes), "dtype": str(net.dtype), "recipe": dataclasses.asdict(settings),
+            "dataset": str(settings.dataset), "seed": settings.seed, "nnlearn": __version__,
+            "test_accuracy": history.test_acc[-1], "train_accuracy": history.train_acc[-1]}
+    save_weights(run.path / RunFolder.WEIGHTS, net.params, meta)
+    run.write_history(history)
+    return (f"done: {history.iters:,} iterations in {history.elapsed[-1]:.1f} s; "
+            f"train accuracy {history.train_acc[-1]:.4f}, test accuracy {history.test_acc[-1]:.4f}\n"
+            f"weights  {run.path / RunFolder.WEIGHTS}\n"
+            f"evaluate with: nnlearn evaluate {run.path / RunFolder.WEIGHTS}")
+
+
+class EpochTable:
+    """One aligned row per epoch: epoch, iteration, loss, train acc, test acc, elapsed, ETA."""
+    COLUMNS = ("epoch", "iter", "train loss", "train acc", "test acc", "elapsed", "eta")
+    WIDTHS = (6, 8, 10, 9, 9, 8, 7)
+
+    def __init__(self, iters: int, write=print):
+        self.iters, self.write = iters, write
+
+    def header(self) -> None:
+        self.write("  ".join(c.rjust(w) for c, w in zip(self.COLUMNS, self.WIDTHS, strict=True)))
+
+    def row(self, r: dict) -> None:
+        done = r["epoch_iteration"]
+        eta = r["elapsed"] / done * (self.iters - done) if done else 0.0
+        cells = (str(r["epoch"]), str(done), f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}",
+                 f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-", f"{r['elapsed']:.1f}s", f"{eta:.0f}s")
+        self.write("  ".join(c.rjust(w) for c, w in zip(cells, self.WIDTHS, strict=True)))
+
+
+def _bar_safe_print(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
+
+
+def _thread_limits(threads):
+    from contextlib import nullcontext
+
+    if threads is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(threads), user_api="blas")
