@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -242,7 +241,8 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
     bar = _progress_bar(iters, start, progress)
     t0 = time.perf_counter()
     i = start
-    with _InterruptFlag() as interrupt, _closing(bar):
+    # exp overflowing to inf is how sigmoid reaches 0; a diverging run is caught by the loss check below
+    with _InterruptFlag() as interrupt, _closing(bar), np.errstate(over="ignore", invalid="ignore"):
         while i < iters:
             if interrupt.requested:  # checked between steps, so a checkpoint never holds half a step
                 save(i)

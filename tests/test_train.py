@@ -1,0 +1,171 @@
+"""fit(): it learns, it is the book's step exactly, it stops on NaN, it resumes bit for bit."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nnlearn as nl
+from nnlearn.network import backprop
+from nnlearn.train import CheckpointError, read_checkpoint
+
+
+def blobs(n=600, seed=0):
+    """Three Gaussian clusters in 4-D: a problem a two-layer net must solve almost perfectly."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[3, 0, 0, 0], [0, 3, 0, 0], [0, 0, 3, 0]], dtype=float)
+    t = rng.integers(0, 3, n)
+    return centres[t] + rng.normal(size=(n, 4)), t
+
+
+def test_fit_learns_blobs():
+    x, t = blobs()
+    xt, tt = blobs(300, seed=1)
+    net = nl.TwoLayerNet(4, 10, 3, weight_init_std=0.5, seed=0)
+    history = nl.fit(net, x, t, x_test=xt, t_test=tt, iters=1500, batch_size=32, lr=0.5)
+    assert history.test_acc[-1] >= 0.95
+    assert np.mean(history.loss[-100:]) < np.mean(history.loss[:100]) / 3
+    assert len(history.loss) == 1500
+    assert history.epoch_iteration[:3] == [18, 36, 54]  # 600 // 32 = 18 iterations an epoch
+    assert history.train_acc_list is history.train_acc
+
+
+def test_default_recipe_on_mnist_mini():
+    (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    net = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32)
+    history = nl.fit(net, x, t, x_test=xt, t_test=tt, iters=10000, seed=0)
+    assert history.test_acc[-1] >= 0.92
+    assert len(history.epoch) == 10000 // 80
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sampling", ["choice", "shuffle"])
+def test_fast_step_equals_reference_step(dtype, sampling):
+    """The fused training step computes exactly what backprop + 'W -= lr * grad' computes."""
+    (x, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    net = nl.TwoLayerNet(784, 30, 10, seed=1, dtype=dtype)
+    ref = nl.TwoLayerNet.from_params(net.params)
+    history = nl.fit(net, x, t, iters=7, batch_size=50, lr=0.3, seed=4, sampling=sampling, eval_every=None)
+    sampler = nl.BatchSampler(8000, 50, sampling, seed=4)
+    x_float = x / np.float32(255)
+    losses = []
+    for _ in range(7):
+        batch_mask = next(sampler)
+        xb, tb = x_float[batch_mask].astype(dtype), t[batch_mask].astype(np.intp)
+        losses.append(ref.loss(xb, tb))
+        grads = backprop(ref.params, xb, tb)
+        for key in grads:
+            ref.params[key] -= 0.3 * grads[key]
+    for key in ref.params:
+        np.testing.assert_array_equal(net.params[key], ref.params[key])
+    np.testing.assert_allclose(history.loss, losses, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_numerical_gradient_training_matches_backprop_training():
+    x, t = blobs(200)
+    a = nl.TwoLayerNet(4, 6, 3, weight_init_std=0.5, seed=0)
+    b = nl.TwoLayerNet(4, 6, 3, weight_init_std=0.5, seed=0)
+    nl.fit(a, x, t, iters=20, batch_size=20, lr=0.5, eval_every=None)
+    nl.fit(b, x, t, iters=20, batch_size=20, lr=0.5, gradient="numerical", eval_every=None)
+    for key in a.params:
+        np.testing.assert_allclose(a.params[key], b.params[key], atol=1e-6)
+
+
+def test_nan_stops_with_iteration_and_advice():
+    x, t = blobs()
+    net = nl.TwoLayerNet(4, 10, 3, weight_init_std=0.5, seed=0)
+    net.params["W2"][0, 0] = 1e308
+    with pytest.raises(nl.TrainingDivergedError) as err:
+        nl.fit(net, x, t, iters=50, batch_size=10, lr=1e6)
+    message = str(err.value)
+    assert "at iteration" in message and "try lr=" in message
+    assert err.value.history.loss and not np.isfinite(err.value.history.loss[-1])
+
+
+def test_callbacks_receive_records_and_can_stop():
+    x, t = blobs()
+    seen = []
+
+    def stop_after_two(record):
+        seen.append(record)
+        return len(seen) == 2
+
+    history = nl.fit(nl.TwoLayerNet(4, 5, 3, seed=0), x, t, iters=1000, batch_size=60, callbacks=[stop_after_two])
+    assert len(seen) == 2 and seen[1]["epoch"] == 2 and seen[1]["epoch_iteration"] == 20
+    assert len(history.loss) == 20 and seen[0]["history"] is history
+
+
+def test_resume_in_process_is_bit_exact(tmp_path):
+    x, t = blobs()
+    full = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=2)
+    nl.fit(full, x, t, iters=100, batch_size=30, sampling="shuffle", seed=3)
+    part = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=2)
+    ckpt = tmp_path / "ckpt.npz"
+    nl.fit(part, x, t, iters=100, batch_size=30, sampling="shuffle", seed=3, checkpoint=ckpt,
+           callbacks=[lambda r: r["epoch"] == 3])
+    resumed = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=99)
+    history = nl.fit(resumed, x, t, iters=100, batch_size=30, sampling="shuffle", seed=3, resume=ckpt)
+    for key in full.params:
+        np.testing.assert_array_equal(resumed.params[key], full.params[key])
+    assert len(history.loss) == 100 and history.epoch[0] == 1
+
+
+def test_resume_errors(tmp_path):
+    x, t = blobs()
+    net = nl.TwoLayerNet(4, 8, 3, seed=0)
+    ckpt = tmp_path / "c.npz"
+    nl.fit(net, x, t, iters=40, batch_size=30, checkpoint=ckpt)
+    with pytest.raises(CheckpointError, match="finished run"):
+        nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), x, t, iters=40, batch_size=30, resume=ckpt)
+    with pytest.raises(CheckpointError, match="lr=0.1 \\(now 0.2\\)"):
+        nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), x, t, iters=80, batch_size=30, lr=0.2, resume=ckpt)
+    nl.save_weights(tmp_path / "w.npz", net.params)
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        read_checkpoint(tmp_path / "w.npz")
+    (tmp_path / "bad.npz").write_bytes(ckpt.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        read_checkpoint(tmp_path / "bad.npz")
+
+
+def test_history_csv_and_json(tmp_path):
+    x, t = blobs()
+    history = nl.fit(nl.TwoLayerNet(4, 5, 3, seed=0), x, t, iters=40, batch_size=60)
+    csv_text = history.to_csv(tmp_path / "h.csv")
+    assert csv_text.splitlines()[0] == "epoch,epoch_iteration,train_loss,train_acc,test_loss,test_acc,elapsed"
+    assert len(csv_text.splitlines()) == 1 + 4
+    history.to_json(tmp_path / "h.json")
+    again = nl.History.from_dict(json.loads((tmp_path / "h.json").read_text()))
+    assert again.loss == history.loss and again.train_acc == history.train_acc
+
+
+def test_evaluate_in_chunks_equals_whole():
+    (x, t), (xt, tt) = nl.load_mnist(dataset="mnist-mini")
+    net = nl.TwoLayerNet(784, 20, 10, seed=0)
+    nl.fit(net, x, t, iters=200, eval_every=None)
+    acc, loss = nl.evaluate(net, xt, tt, chunk=300)
+    assert acc == pytest.approx(net.accuracy(xt, tt), abs=1e-12)
+    assert loss == pytest.approx(net.loss(xt, tt), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"iters": 0}, "iters must be a positive integer"),
+        ({"lr": -1}, "lr must be a positive"),
+        ({"sampling": "random"}, "sampling must be"),
+        ({"gradient": "magic"}, "gradient must be"),
+        ({"x_test": np.zeros((2, 4))}, "pass both x_test and t_test"),
+    ],
+)
+def test_fit_bad_arguments(kwargs, message):
+    x, t = blobs(50)
+    with pytest.raises(ValueError, match=message):
+        nl.fit(nl.TwoLayerNet(4, 5, 3, seed=0), x, t, **kwargs)
+
+
+def test_fit_bad_data():
+    x, t = blobs(50)
+    with pytest.raises(ValueError, match="x_train has shape \\(50, 3\\) but the network takes 4 inputs"):
+        nl.fit(nl.TwoLayerNet(4, 5, 3), x[:, :3], t)
+    with pytest.raises(ValueError, match="t_train has 49 labels but the output has 50 rows"):
+        nl.fit(nl.TwoLayerNet(4, 5, 3), x, t[:49])
