@@ -195,8 +195,9 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
     gradient: ``"backprop"`` or ``"numerical"`` (``net.numerical_gradient``).
     eval_every: ``"epoch"``, a number of iterations, or None (only after the last iteration).
     progress: show a tqdm bar.  callbacks: functions called with each evaluation's record (a dict with the
-    epoch's figures, and the live ``History`` under ``"history"``); one that returns True stops training.  checkpoint: a file written atomically after every evaluation
-    and on Ctrl-C.  resume: a checkpoint file to continue from (same data, seed and settings).
+    epoch's figures, and the live ``History`` under ``"history"``); one that returns True stops training.
+    checkpoint: a file written atomically after every evaluation and on Ctrl-C.
+    resume: a checkpoint file to continue from (same data, seed and settings).
     """
     if not isinstance(net, TwoLayerNet):
         raise ValueError(f"net must be a TwoLayerNet, got {type(net).__name__}")
