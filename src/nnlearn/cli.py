@@ -111,6 +111,7 @@ def _register_train(commands):
 
 
 def cmd_train(args) -> int:
+    from .report import LiveReport, write_report
     from .runs import RunFolder, TrainSettings, train_run
 
     if args.resume:
@@ -125,12 +126,47 @@ def cmd_train(args) -> int:
     say = (lambda *a, **k: None) if args.quiet else print
     try:
         summary = train_run(run, settings, threads=args.threads, resume=bool(args.resume), say=say,
-                            progress=not args.quiet)
+                            progress=not args.quiet, on_epoch=LiveReport())
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
               f"  nnlearn train --resume {run.path}", file=sys.stderr)
         return 130
+    report = write_report(run.path)
     print(summary)
+    print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
+    return 0
+
+
+@command
+def _register_report(commands):
+    p = commands.add_parser("report", help="rebuild report.html and the figures of a run folder")
+    p.add_argument("run", help="a run folder made by nnlearn train")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
+@command
+def _register_figures(commands):
+    p = commands.add_parser("figures", help="draw chapter 4's figures (tangents, gradient field, descent paths)")
+    p.add_argument("--out", default="figures", help="output directory (default ./figures)")
+    p.set_defaults(func=cmd_figures)
+
+
+def cmd_figures(args) -> int:
+    from . import plots
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fig in (("tangent.png", plots.tangent_figure()), ("gradient_field.png", plots.gradient_field_figure()),
+                      ("descent_paths.png", plots.descent_paths_figure())):
+        fig.savefig(out / name, dpi=120)
+        print(f"wrote {out / name}")
     return 0
 
 

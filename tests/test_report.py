@@ -1,0 +1,81 @@
+"""The run report: self-contained, embeds every figure, and renders in a real browser."""
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnlearn.cli import main
+from nnlearn.report import FIGURES, REPORT
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--iters", "800", "--hidden", "20", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_train_writes_pngs_and_report(run_dir):
+    for name in FIGURES:
+        png = (run_dir / name).read_bytes()
+        assert png.startswith(b"\x89PNG")
+    page = (run_dir / REPORT).read_text()
+    assert "test accuracy" in page.lower() and "Recipe" in page and "numpy" in page
+
+
+def test_report_is_self_contained(run_dir):
+    page = (run_dir / REPORT).read_text()
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page)
+    assert "http://" not in page and "https://" not in page
+    embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(embedded) == len(FIGURES)
+    pngs = {base64.b64decode(e) for e in embedded}
+    assert pngs == {(run_dir / name).read_bytes() for name in FIGURES}
+    assert 'http-equiv="refresh"' not in page  # only while training
+
+
+def test_report_command_rebuilds(run_dir, capsys):
+    (run_dir / REPORT).unlink()
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / REPORT).is_file()
+
+
+def test_report_without_history_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "not a run folder" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text('{"settings": {}}')
+    assert main(["report", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "no history.json or checkpoint.npz" in err and "Traceback" not in err
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package 'chromium'); "
+                                             ".ci/run installs it when it can")
+def test_report_renders_in_chromium(run_dir, tmp_path):
+    url = (run_dir / REPORT).resolve().as_uri()
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run([CHROMIUM, *FLAGS, *profile, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120).stdout
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
+    assert loaded, "the page's load handler did not run"
+    assert loaded.group(1) == loaded.group(2) == str(len(FIGURES)), "some images did not load"
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, *profile, "--window-size=1280,3000", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (3000, 1280)
+    assert pixels.std() > 20, "the screenshot is blank"
+    top = pixels[:1500]
+    assert (top < 128).mean() > 0.01, "no dark content (text, plots) in the first screen"
+    Path(shot).replace(run_dir / "screenshot.png")  # kept for a person to look at when debugging
