@@ -16,7 +16,8 @@ from .gradient import gradient_descent, numerical_diff, numerical_gradient
 OKABE_ITO = {"blue": "#0072B2", "orange": "#E69F00", "green": "#009E73", "vermillion": "#D55E00",
              "sky": "#56B4E9", "purple": "#CC79A7", "yellow": "#F0E442", "black": "#000000"}
 SEQUENCE = [OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky")]
-DIVERGING = LinearSegmentedColormap.from_list("okabe_diverging", [OKABE_ITO["blue"], "#FFFFFF", OKABE_ITO["vermillion"]])
+DIVERGING = LinearSegmentedColormap.from_list(
+    "okabe_diverging", [OKABE_ITO["blue"], "#FFFFFF", OKABE_ITO["vermillion"]])
 
 
 def function_1(x):

@@ -93,6 +93,7 @@ def _latest_params(run: RunFolder) -> dict:
 def render_html(settings, config: dict, history: History, images: dict, in_progress: bool) -> str:
     e = html.escape
     last = len(history.epoch) - 1
+    per_iteration_ms = history.elapsed[last] / max(history.epoch_iteration[last], 1) * 1e3
     status = (f"training: {history.epoch_iteration[last]:,} of {history.iters:,} iterations"
               if in_progress else f"finished: {history.iters:,} iterations")
     summary = [
@@ -102,14 +103,13 @@ def render_html(settings, config: dict, history: History, images: dict, in_progr
         ("Final train accuracy", f"{history.train_acc[last]:.4f}"),
         ("Final test accuracy", f"{history.test_acc[last]:.4f}" if history.test_acc[last] is not None else "-"),
         ("Final train loss", f"{history.train_loss[last]:.4f}"),
-        ("Training time", f"{history.elapsed[last]:.1f} s ({history.elapsed[last] / max(history.epoch_iteration[last], 1) * 1e3:.2f} ms per iteration, evaluation included)"),
+        ("Training time", f"{history.elapsed[last]:.1f} s ({per_iteration_ms:.2f} ms per iteration, "
+                          "evaluation included)"),
         ("Created", config.get("created", "")),
     ]
     versions = {**config.get("software", {}), **{f"report: {k}": v for k, v in software_versions().items()}}
-    figures = "\n".join(
-        f'<figure{" class=wide" if name in WIDE_FIGURES else ""}><img src="data:image/png;base64,{base64.b64encode(images[name]).decode()}" '
-        f'alt="{e(caption)}"><figcaption>{e(caption)}</figcaption></figure>'
-        for name, caption in FIGURES.items() if name in images)
+    figures = "\n".join(_figure_html(images[name], caption, name in WIDE_FIGURES)
+                        for name, caption in FIGURES.items() if name in images)
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{e(c)}</td>" for c in (
             str(r["epoch"]), f"{r['epoch_iteration']:,}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.4f}",
@@ -128,14 +128,16 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
 th, td {{ padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top; }}
 table.epochs td {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .grid {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1.2em; }}
-figure {{ margin: 0; }} figure.wide {{ grid-column: 1 / -1; }} figure img {{ width: 100%; height: auto; border: 1px solid #eee; }}
+figure {{ margin: 0; }} figure.wide {{ grid-column: 1 / -1; }}
+figure img {{ width: 100%; height: auto; border: 1px solid #eee; }}
 figcaption {{ font-size: 0.9em; color: #555; text-align: center; }}
 details {{ margin: 1em 0; }}
 </style></head>
 <body data-images-loaded="pending">
 <h1>nnlearn training report</h1>
-<p>A two-layer network learning by mini-batch gradient descent (<i>Deep Learning from Scratch</i>, section 4.5).</p>
-<table>{"".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in summary)}</table>
+<p>A two-layer network learning by mini-batch gradient descent
+(<i>Deep Learning from Scratch</i>, section 4.5).</p>
+<table>{_rows(summary)}</table>
 <div class="grid">
 {figures}
 </div>
@@ -145,7 +147,7 @@ details {{ margin: 1em 0; }}
 {rows}
 </table></details>
 <details><summary>Software</summary>
-<table>{"".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in versions.items())}</table>
+<table>{_rows(versions.items())}</table>
 </details>
 <script>
 window.addEventListener("load", function () {{
@@ -156,6 +158,17 @@ window.addEventListener("load", function () {{
 </script>
 </body></html>
 """
+
+
+def _figure_html(png: bytes, caption: str, wide: bool) -> str:
+    data = base64.b64encode(png).decode()
+    caption = html.escape(caption)
+    return (f'<figure{" class=wide" if wide else ""}><img src="data:image/png;base64,{data}" alt="{caption}">'
+            f"<figcaption>{caption}</figcaption></figure>")
+
+
+def _rows(pairs) -> str:
+    return "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
 
 
 class LiveReport:
