@@ -85,7 +85,7 @@ class BatchLoader:
     however many batches are drawn from a file larger than RAM.
     """
 
-    def __init__(self, x, t, batch_size: int, dtype=np.float64, release_rows: int = 200_000):
+    def __init__(self, x, t, batch_size: int, dtype=np.float64, release_rows: int = 50_000):
         self.x, self.t = x, np.asarray(t)
         self.dtype = np.dtype(dtype)
         width = int(np.prod(x.shape[1:]))

@@ -1,0 +1,298 @@
+"""nnlearn's benchmarks: one command, one table, every ratio measured in the same run.
+
+    python benchmarks/bench.py            # everything, about 15 minutes (the 20M-sample file takes 16 GB)
+    python benchmarks/bench.py --quick    # fewer repeats, data sizes up to 1M
+
+Sections: the numerical gradient (the book's loop vs the structured one), the training step (book-style
+NumPy loops, nnlearn's fit, PyTorch eager when installed, and the two matrix products alone), per-batch
+cost and peak memory for datasets of 10k to 20M samples (each size in its own process), whole-dataset
+evaluation throughput.  Times are medians of repeats.  Writes benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+import nnlearn as nl
+from nnlearn.largedata import make_large
+
+HERE = Path(__file__).resolve().parent
+DATA = Path(os.environ.get("NNLEARN_BENCH_DIR", "/tmp/nnlearn-bench"))
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def digits():
+    (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    return x, t, xt, tt
+
+
+# --- numerical gradient --------------------------------------------------------------------------------
+def bench_numerical_gradient(repeats: int) -> list[dict]:
+    x, t, _, _ = digits()
+    xb, tb = x[:100] / np.float32(255), t[:100]
+    net = nl.TwoLayerNet(784, 50, 10, seed=0)
+    nl.fit(net, x, t, iters=500, eval_every=None)  # trained a little, so the gradient is not trivial
+    loop = structured = None
+
+    def run_loop():
+        nonlocal loop
+        loop = net.numerical_gradient(xb, tb, method="loop")
+
+    def run_structured():
+        nonlocal structured
+        structured = net.numerical_gradient(xb, tb)
+
+    t_loop = median_time(run_loop, max(1, repeats // 2))
+    t_fast = median_time(run_structured, repeats * 3)
+    diff = max(float(np.abs(loop[k] - structured[k]).max()) for k in loop)
+    return [
+        {"what": "numerical gradient, book's loop (784-50-10, batch 100, float64)", "ms": t_loop * 1e3,
+         "ratio": 1.0, "note": "2 full forward passes per parameter"},
+        {"what": "numerical gradient, nnlearn structured", "ms": t_fast * 1e3, "ratio": t_loop / t_fast,
+         "note": f"max |difference| {diff:.1e}"},
+    ]
+
+
+# --- training step --------------------------------------------------------------------------------------
+def book_loop(x_train, t_onehot, dtype, steps, seed=0):
+    """The ch04 train_neuralnet.py loop body: choice, fancy-indexed batch, forward, backprop, W -= lr * grad."""
+    rng = np.random.default_rng(seed)
+    p = nl.TwoLayerNet(784, 50, 10, seed=seed, dtype=dtype).params
+    n = x_train.shape[0]
+
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+
+    def softmax(a):
+        a = a - a.max(axis=1, keepdims=True)
+        return np.exp(a) / np.sum(np.exp(a), axis=1, keepdims=True)
+
+    def run():
+        for _ in range(steps):
+            batch_mask = rng.choice(n, 100)
+            x_batch, t_batch = x_train[batch_mask], t_onehot[batch_mask]
+            W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"], p["b2"]
+            a1 = np.dot(x_batch, W1) + b1
+            z1 = sigmoid(a1)
+            y = softmax(np.dot(z1, W2) + b2)
+            dy = (y - t_batch) / 100
+            grads = {"W2": np.dot(z1.T, dy), "b2": np.sum(dy, axis=0)}
+            da1 = np.dot(dy, W2.T)
+            dz1 = (1 - z1) * z1 * da1
+            grads["W1"], grads["b1"] = np.dot(x_batch.T, dz1), np.sum(dz1, axis=0)
+            for key in ("W1", "b1", "W2", "b2"):
+                p[key] -= 0.1 * grads[key]
+    return run
+
+
+def nnlearn_loop(x_uint8, t, dtype, steps):
+    def run():
+        net = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=dtype)
+        nl.fit(net, x_uint8, t, iters=steps, eval_every=None)
+    return run
+
+
+def floor_loop(dtype, steps):
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 784)).astype(dtype)
+    W = rng.random((784, 50)).astype(dtype)
+    d = rng.random((100, 50)).astype(dtype)
+    a, g = np.empty((100, 50), dtype), np.empty((784, 50), dtype)
+
+    def run():
+        for _ in range(steps):
+            np.matmul(x, W, out=a)
+            np.matmul(x.T, d, out=g)
+    return run
+
+
+def torch_loop(x_uint8, t, steps):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count() or 1)
+    x = torch.from_numpy(x_uint8 / np.float32(255))
+    labels = torch.from_numpy(t.astype(np.int64))
+    model = torch.nn.Sequential(torch.nn.Linear(784, 50), torch.nn.Sigmoid(), torch.nn.Linear(50, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(0)
+
+    def run():
+        for _ in range(steps):
+            idx = torch.randint(0, x.shape[0], (100,), generator=gen)
+            loss = loss_fn(model(x[idx]), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return run, torch.__version__
+
+
+def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
+    x, t, _, _ = digits()
+    x32 = x / np.float32(255)        # what the book's load_mnist(normalize=True) gives
+    onehot = np.eye(10)[t]           # the book's one-hot labels are float64
+    cases = [
+        ("book loop as printed: float64 weights, float32 images (load_mnist)",
+         book_loop(x32, onehot, np.float64, steps)),
+        ("book loop, everything float64 (images cast once)", book_loop(x32.astype(np.float64), onehot, np.float64,
+                                                                      steps)),
+        ("book loop, everything float32", book_loop(x32, onehot.astype(np.float32), np.float32, steps)),
+        ("nnlearn fit, float64", nnlearn_loop(x, t, np.float64, steps)),
+        ("nnlearn fit, float32", nnlearn_loop(x, t, np.float32, steps)),
+        ("floor: the two large matrix products alone, float32", floor_loop(np.float32, steps)),
+        ("floor: the two large matrix products alone, float64", floor_loop(np.float64, steps)),
+    ]
+    torch_case = torch_loop(x, t, steps)
+    if torch_case is not None:
+        run, version = torch_case
+        cases.append((f"PyTorch {version} eager, float32 (Linear/Sigmoid/Linear, SGD)", run))
+    for _, fn in cases:  # warm up every case once
+        fn()
+    timings = {name: [] for name, _ in cases}
+    for _ in range(repeats):  # interleaved, so machine noise falls on every case alike
+        for name, fn in cases:
+            start = time.perf_counter()
+            fn()
+            timings[name].append((time.perf_counter() - start) / steps)
+    base = statistics.median(timings[cases[0][0]])
+    strict = statistics.median(timings[cases[1][0]])
+    rows = []
+    for name, _ in cases:
+        us = statistics.median(timings[name]) * 1e6
+        rows.append({"what": name, "us": us, "ratio": base * 1e6 / us, "ratio_f64": strict * 1e6 / us})
+    if torch_case is None:
+        rows.append({"what": "PyTorch eager: not installed (pip install '.[bench]')", "us": None, "ratio": None,
+                     "ratio_f64": None})
+    return rows
+
+
+# --- data: per-batch cost at growing sizes, each in its own process ----------------------------------------
+def measure_batches(directory: str, batches: int, repeats: int) -> dict:
+    """Run in a child process: per-batch (draw + convert) time and the process's peak RSS."""
+    (x, t), _ = nl.load_mnist(normalize=False, dataset=directory)
+    sampler = nl.BatchSampler(len(t), 100, "choice", seed=0)
+    load = nl.BatchLoader(x, t, 100, np.float32)
+
+    def run():
+        for _ in range(batches):
+            load(next(sampler))
+
+    run()
+    per_batch = median_time(run, repeats) / batches
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+    return {"us": per_batch * 1e6, "rss_mb": hwm / 1024, "n": len(t), "bytes": int(x.nbytes)}
+
+
+def bench_data(sizes, repeats: int) -> list[dict]:
+    rows = []
+    for n in sizes:
+        directory = DATA / f"large-{n}"
+        if not (directory / "train-images-idx3-ubyte").is_file():
+            print(f"  making {n:,} samples in {directory} ...", flush=True)
+            make_large(directory, n, seed=0)
+        # read the file once so every size starts from the page cache, not the disk
+        subprocess.run(["cat", str(directory / "train-images-idx3-ubyte")], stdout=subprocess.DEVNULL, check=True)
+        out = subprocess.run([sys.executable, __file__, "_batches", str(directory), "2000", str(repeats)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout))
+    base = next(r["us"] for r in rows if r["n"] == 60_000) if any(r["n"] == 60_000 for r in rows) else rows[0]["us"]
+    for r in rows:
+        r["ratio_to_60k"] = r["us"] / base
+    return rows
+
+
+def bench_evaluation(repeats: int) -> dict:
+    directory = DATA / "large-60000"
+    (x, t), _ = nl.load_mnist(normalize=False, dataset=str(directory))
+    net = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32)
+    seconds = median_time(lambda: nl.evaluate(net, x, t), repeats)
+    return {"n": len(t), "seconds": seconds, "per_second": len(t) / seconds}
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+def machine() -> str:
+    blas = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')} kernel, {i['num_threads']} threads)"
+            for i in threadpool_info() if i["user_api"] == "blas"]
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}; "
+            f"BLAS: {'; '.join(blas) or 'unknown'}; {env or 'OPENBLAS_CORETYPE not set'}")
+
+
+def table(results: dict) -> str:
+    lines = [f"Machine: {machine()}", f"Measured: {time.strftime('%Y-%m-%d %H:%M')} "
+             f"({'quick' if results['quick'] else 'full'} run, medians of {results['repeats']} repeats)", ""]
+    lines += ["### Numerical gradient", "", "| what | time | speed-up |", "|---|---:|---:|"]
+    for r in results["numerical"]:
+        lines.append(f"| {r['what']} ({r['note']}) | {r['ms']:.1f} ms | {r['ratio']:.0f}× |")
+    lines += ["", "### Training step (784-50-10, batch 100, lr 0.1)", "",
+              "| what | µs per step | speed vs book loop as printed | vs book loop all-float64 |",
+              "|---|---:|---:|---:|"]
+    for r in results["step"]:
+        if r["us"] is None:
+            lines.append(f"| {r['what']} | – | – | – |")
+        else:
+            lines.append(f"| {r['what']} | {r['us']:.0f} | {r['ratio']:.2f}× | {r['ratio_f64']:.2f}× |")
+    lines += ["", "### Mini-batches from IDX files on disk (memory-mapped; draw + convert, batch 100)", "",
+              "| samples | file | µs per batch | vs 60k | peak RSS |", "|---:|---:|---:|---:|---:|"]
+    for r in results["data"]:
+        lines.append(f"| {r['n']:,} | {r['bytes'] / 1e9:.2f} GB | {r['us']:.1f} | {r['ratio_to_60k']:.2f}× | "
+                     f"{r['rss_mb']:.0f} MiB |")
+    ev = results["evaluation"]
+    lines += ["", "### Whole-dataset evaluation (chunks of 10,000, float32)", "",
+              f"{ev['n']:,} images in {ev['seconds']:.2f} s: {ev['per_second']:,.0f} images/s"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; data sizes up to 1M")
+    args = parser.parse_args(argv)
+    repeats = 3 if args.quick else 7
+    sizes = (10_000, 60_000, 1_000_000) if args.quick else (10_000, 60_000, 1_000_000, 20_000_000)
+    results = {"quick": args.quick, "repeats": repeats}
+    print("numerical gradient ...", flush=True)
+    results["numerical"] = bench_numerical_gradient(repeats)
+    print("training step ...", flush=True)
+    results["step"] = bench_training_step(repeats)
+    print("data ...", flush=True)
+    results["data"] = bench_data(sizes, repeats)
+    results["evaluation"] = bench_evaluation(repeats)
+    text = table(results)
+    print()
+    print(text)
+    (HERE / "RESULTS.md").write_text("# Benchmark results\n\nProduced by `python benchmarks/bench.py`"
+                                     f"{' --quick' if args.quick else ''}.\n\n{text}\n")
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "_batches":
+        print(json.dumps(measure_batches(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+        sys.exit(0)
+    sys.exit(main())
