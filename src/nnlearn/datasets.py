@@ -37,6 +37,10 @@ STANDARD_NAMES = {
 }
 
 
+IDX_SIZES = {"train_images": 47_040_016, "train_labels": 60_008, "test_images": 7_840_016, "test_labels": 10_008}
+"""Decompressed sizes of the four files, the same for MNIST and Fashion-MNIST (60,000 + 10,000 28x28 images)."""
+
+
 @dataclass(frozen=True)
 class RemoteDataset:
     """A dataset of four IDX files known by the SHA-256 and size of their decompressed bytes."""
@@ -62,8 +66,7 @@ REMOTE = {
             "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
             "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
-        sizes={"train_images": 47_040_016, "train_labels": 60_008, "test_images": 7_840_016,
-               "test_labels": 10_008},
+        sizes=IDX_SIZES,
         mirrors_env="NNLEARN_MNIST_MIRRORS",
         default_mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                          "https://storage.googleapis.com/cvdf-datasets/mnist/"),
@@ -76,8 +79,7 @@ REMOTE = {
             "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
-        sizes={"train_images": 47_040_016, "train_labels": 60_008, "test_images": 7_840_016,
-               "test_labels": 10_008},
+        sizes=IDX_SIZES,
         mirrors_env="NNLEARN_FASHION_MNIST_MIRRORS",
         default_mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         class_names=FASHION_NAMES,
