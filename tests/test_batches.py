@@ -38,22 +38,22 @@ def test_shuffle_covers_every_index_once_per_epoch():
     assert len(np.unique(epoch)) == 100
 
 
-@pytest.mark.parametrize("sampling", ["choice", "shuffle"])
+@pytest.mark.parametrize("sampling", ["choice", "shuffle", "blocks"])
 @pytest.mark.parametrize("stop_at", [0, 3, 10, 17])
 def test_state_restore_continues_identically(sampling, stop_at):
-    ref = draw(nl.BatchSampler(95, 10, sampling, seed=2), 30)
-    first = nl.BatchSampler(95, 10, sampling, seed=2)
+    ref = draw(nl.BatchSampler(95, 10, sampling, seed=2, block_rows=20), 30)
+    first = nl.BatchSampler(95, 10, sampling, seed=2, block_rows=20)
     draw(first, stop_at)
     import json
     state = json.loads(json.dumps(first.state()))  # a checkpoint stores it as JSON
-    second = nl.BatchSampler(95, 10, sampling, seed=999)
+    second = nl.BatchSampler(95, 10, sampling, seed=999, block_rows=20)
     second.restore(state)
     rest = draw(second, 30 - stop_at)
     assert all(np.array_equal(a, b) for a, b in zip(ref[stop_at:], rest, strict=True))
 
 
 def test_sampler_bad_arguments():
-    with pytest.raises(ValueError, match="sampling must be 'choice' or 'shuffle'"):
+    with pytest.raises(ValueError, match="sampling must be .choice., .shuffle. or .blocks."):
         nl.BatchSampler(10, 2, "random")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         nl.BatchSampler(10, 0)
@@ -75,7 +75,8 @@ def test_loader_converts_uint8_per_batch_and_reuses_buffer():
     np.testing.assert_array_equal(nl.BatchLoader(floats, t, 2)(np.array([2, 3]))[0], floats[[2, 3]])
 
 
-def test_loader_on_memmap_releases_pages(tmp_path):
+def test_loader_on_memmap_releases_pages(tmp_path, monkeypatch):
+    monkeypatch.setattr(nl.batches, "RELEASE_ABOVE_BYTES", 0)  # as if the file were large
     images = np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "x", images)
     mm = nl.read_idx(tmp_path / "x", mmap=True)
@@ -84,7 +85,7 @@ def test_loader_on_memmap_releases_pages(tmp_path):
     for _ in range(20):
         idx = rng.integers(0, 2000, 100)
         np.testing.assert_array_equal(loader(idx)[0], images[idx].reshape(100, -1) / np.float32(255))
-    assert loader._rows_since_release < 250
+    assert loader._mapping is not None and 0 < loader._rows_since_release < 250  # 2000 rows: 8 releases
 
 
 def test_iter_chunks_cover_dataset():
@@ -129,3 +130,38 @@ def test_loader_matches_load_mnist_normalization_bitwise(dtype):
     idx = np.arange(0, 8000, 37)
     xb, _ = nl.BatchLoader(xu, t, len(idx), dtype)(idx)
     np.testing.assert_array_equal(xb, xf[idx].astype(dtype))
+
+
+def test_blocks_sampling_covers_every_index_in_block_runs():
+    sampler = nl.BatchSampler(1000, 10, "blocks", seed=3, block_rows=128)
+    for _ in range(2):
+        epoch = np.concatenate(draw(sampler, 100))
+        np.testing.assert_array_equal(np.sort(epoch), np.arange(1000))
+        # consecutive samples come from the same block except at the 8 block boundaries
+        assert np.count_nonzero(np.diff(epoch // 128)) == 7
+
+
+def test_blocks_reader_matches_plain_indexing(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "x", images)
+    mm = nl.read_idx(tmp_path / "x", mmap=True).reshape(1000, -1)
+    sampler = nl.BatchSampler(1000, 30, "blocks", seed=1, block_rows=128)
+    loader = nl.BatchLoader(mm, np.arange(1000), 30, np.float32, sampler=sampler)
+    assert loader._blocks is not None
+    for _ in range(80):  # more than two epochs, batches straddling blocks included
+        idx = next(sampler)
+        xb, tb = loader(idx)
+        np.testing.assert_array_equal(xb, images.reshape(1000, -1)[idx] / np.float32(255))
+        np.testing.assert_array_equal(tb, idx)
+
+
+def test_blocks_training_equals_in_memory_training(tmp_path):
+    """Reading blocks from disk changes where bytes come from, not the result."""
+    out = make_large(tmp_path / "big", 3000, seed=0)
+    (x_disk, t), _ = nl.load_mnist(normalize=False, dataset=str(out))
+    a = nl.TwoLayerNet(784, 10, 10, seed=0)
+    b = nl.TwoLayerNet(784, 10, 10, seed=0)
+    nl.fit(a, x_disk, t, iters=120, sampling="blocks", eval_every=None)
+    nl.fit(b, np.array(x_disk), np.array(t), iters=120, sampling="blocks", eval_every=None)
+    for key in a.params:
+        np.testing.assert_array_equal(a.params[key], b.params[key])

@@ -148,3 +148,14 @@ def test_ctrl_c_then_resume_is_bit_exact(tmp_path):
         np.testing.assert_array_equal(a[key], b[key])
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 6000 and history["epoch"] == list(range(1, 76))
+
+
+def test_resume_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--iters", "300", "--hidden", "10", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    data = (out / "checkpoint.npz").read_bytes()
+    (out / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+    assert main(["train", "--resume", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "corrupt" in err and "Traceback" not in err

@@ -264,3 +264,20 @@ def test_fashion_mnist_from_debian_package(tmp_path):
     assert np.array_equal(np.bincount(t), np.full(10, 6000))
     assert nl.open_dataset("fashion-mnist", data_dir=tmp_path).class_names[9] == "Ankle boot"
     assert datasets.status("fashion-mnist", tmp_path)[0] == "cached"
+
+
+def test_timeout_is_reported(tmp_path):
+    """A server that accepts the connection and never answers: a clear 'timed out' after the timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    spec = replace(REMOTE["mnist"], mirrors_env="NNLEARN_TEST_NO_SUCH_VARIABLE", default_mirrors=(url,))
+    try:
+        start = time.perf_counter()
+        with pytest.raises(nl.DatasetUnavailableError) as err:
+            datasets.fetch(spec, tmp_path, timeout=0.5)
+        assert time.perf_counter() - start < 10
+        assert "timed out" in str(err.value) and url in str(err.value)
+    finally:
+        listener.close()

@@ -2,7 +2,10 @@
 
 ``BatchSampler`` draws the indices: ``"choice"`` is the book's ``np.random.choice(train_size, batch_size)``
 (with replacement, independently every step); ``"shuffle"`` takes a fresh permutation each epoch so every
-sample is used once per epoch.  ``BatchLoader`` gathers the rows into a reused float buffer, converting
+sample is used once per epoch; ``"blocks"`` is the shuffle for data on disk: each epoch visits blocks of
+``block_rows`` consecutive samples in a random order and the samples of each block in a random order, so
+every sample is still used once per epoch but the file is read sequentially, one block at a time.
+``BatchLoader`` gathers the rows into a reused float buffer, converting
 uint8 pixels to [0, 1] per batch, so a dataset is never materialised as floats.  Both cost O(batch) per
 step whatever the dataset size (the shuffle permutation is O(N) once per epoch, O(batch) per step
 amortised), and work on memory-mapped arrays.
@@ -11,23 +14,33 @@ amortised), and work on memory-mapped arrays.
 from __future__ import annotations
 
 import mmap
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._checks import positive_int, rng_from
 
-SAMPLINGS = ("choice", "shuffle")
+SAMPLINGS = ("choice", "shuffle", "blocks")
+RELEASE_ABOVE_BYTES = 512 << 20
+"""Pages of memory-mapped files larger than this are released as batches are drawn."""
+BLOCK_ROWS = 65_536
+"""Samples per block for ``sampling="blocks"``: 51 MB of 28x28 uint8 images, read in one call."""
 
 
 class BatchSampler:
     """Seeded indices of mini-batches over ``n`` samples; its state can be saved and restored exactly."""
 
-    def __init__(self, n: int, batch_size: int, sampling: str = "choice", *, seed=None, rng=None):
+    def __init__(self, n: int, batch_size: int, sampling: str = "choice", *, seed=None, rng=None,
+                 block_rows: int = BLOCK_ROWS):
         if sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be 'choice' or 'shuffle', got {sampling!r}")
+            raise ValueError(f"sampling must be 'choice', 'shuffle' or 'blocks', got {sampling!r}")
         self.n = positive_int("number of samples", n)
         self.batch_size = positive_int("batch_size", batch_size)
-        if sampling == "shuffle" and self.batch_size > self.n:
+        self.block_rows = max(positive_int("block_rows", block_rows), self.batch_size)
+        self.block_order = None
+        if sampling != "choice" and self.batch_size > self.n:
             raise ValueError(f"batch_size {batch_size} is larger than the {n} samples; "
                              "pass a smaller batch_size or use sampling='choice'")
         self.sampling = sampling
@@ -52,13 +65,29 @@ class BatchSampler:
     def _new_epoch(self) -> None:
         self._epoch_state = self.rng.bit_generator.state
         dtype = np.int32 if self.n < 2**31 else np.int64  # half the memory for up to 2 billion samples
-        self._perm = self.rng.permutation(self.n).astype(dtype, copy=False)
+        if self.sampling == "shuffle":
+            self._perm = self.rng.permutation(self.n).astype(dtype, copy=False)
+        else:
+            blocks = -(-self.n // self.block_rows)
+            self.block_order = self.rng.permutation(blocks)
+            self._perm = np.concatenate([
+                (b * self.block_rows + self.rng.permutation(min(self.block_rows, self.n - b * self.block_rows)))
+                .astype(dtype, copy=False) for b in self.block_order])
         self._pos = 0
+
+    def block_after(self, block: int):
+        """The block this epoch visits after ``block`` (None if it is the last): what to read ahead."""
+        if self.block_order is None:
+            return None
+        where = np.flatnonzero(self.block_order == block)
+        if len(where) == 0 or where[0] + 1 >= len(self.block_order):
+            return None
+        return int(self.block_order[where[0] + 1])
 
     def state(self) -> dict:
         """A JSON-able snapshot: the RNG state, and for shuffle where in which permutation we are."""
-        if self.sampling == "shuffle" and self._perm is not None:
-            return {"sampling": "shuffle", "epoch_rng": self._epoch_state, "pos": self._pos}
+        if self.sampling != "choice" and self._perm is not None:
+            return {"sampling": self.sampling, "epoch_rng": self._epoch_state, "pos": self._pos}
         return {"sampling": self.sampling, "rng": self.rng.bit_generator.state}
 
     def restore(self, state: dict) -> None:
@@ -85,7 +114,7 @@ class BatchLoader:
     however many batches are drawn from a file larger than RAM.
     """
 
-    def __init__(self, x, t, batch_size: int, dtype=np.float64, release_rows: int = 50_000):
+    def __init__(self, x, t, batch_size: int, dtype=np.float64, release_rows: int = 4096, sampler=None):
         self.x, self.t = x, np.asarray(t)
         self.dtype = np.dtype(dtype)
         width = int(np.prod(x.shape[1:]))
@@ -93,13 +122,21 @@ class BatchLoader:
         self.pixels = x.dtype == np.uint8
         self._float32 = self.buffer if self.dtype == np.float32 else np.empty((batch_size, width), np.float32)
         self._mapping = _mapping_of(x)
-        if self._mapping is not None:
+        self._blocks = None
+        if self._mapping is not None and sampler is not None and sampler.sampling == "blocks" \
+                and isinstance(x, np.memmap) and x.flags.c_contiguous:
+            self._blocks = BlockReader(x, sampler)
+            self._rows = np.empty((batch_size, width), dtype=x.dtype)
+        elif self._mapping is not None:
             self._mapping.madvise(mmap.MADV_RANDOM)  # no read-ahead: batches touch scattered rows
+            if len(self._mapping) <= RELEASE_ABOVE_BYTES:  # a small file may stay mapped: RSS <= its size
+                self._mapping = None
         self._rows_since_release = 0
         self.release_rows = release_rows
 
     def __call__(self, idx: np.ndarray):
-        rows = self.x[idx].reshape(len(idx), -1)
+        rows = self._blocks.take(idx, self._rows[:len(idx)]) if self._blocks is not None \
+            else self.x[idx].reshape(len(idx), -1)
         out = self.buffer[:len(idx)]
         if self.pixels:
             scaled = np.divide(rows, np.float32(255.0), out=self._float32[:len(idx)])
@@ -107,12 +144,77 @@ class BatchLoader:
                 out[...] = scaled
         else:
             out[...] = rows
-        if self._mapping is not None:
+        if self._mapping is not None and self._blocks is None:
             self._rows_since_release += len(idx)
             if self._rows_since_release >= self.release_rows:
                 self._mapping.madvise(mmap.MADV_DONTNEED)  # drops our page mappings; the page cache keeps them
                 self._rows_since_release = 0
         return out, self.t[idx]
+
+
+class BlockReader:
+    """Rows of a memory-mapped file, read a block at a time with one ``preadv`` into a reused buffer, the
+    next block read ahead on a background thread while the current one is used.  Nothing is mapped, so
+    resident memory is two blocks whatever the file's size."""
+
+    def __init__(self, x: np.memmap, sampler: BatchSampler):
+        self.sampler, self.rows = sampler, sampler.block_rows
+        self.row_bytes = int(np.prod(x.shape[1:])) * x.dtype.itemsize
+        self.n = x.shape[0]
+        self.fd = os.open(x.filename, os.O_RDONLY)
+        self.offset = x.offset
+        self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
+        self.buffers = [np.empty((self.rows, self.width), x.dtype) for _ in range(2)]
+        self.current = None   # (block, view)
+        self.pending = None   # (block, future)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlearn-read-ahead")
+        weakref.finalize(self, _close_reader, self.fd, self.pool)
+
+    def take(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        blocks = idx // self.rows
+        first = int(blocks[0])
+        if (blocks == first).all():
+            return np.take(self.block(first), idx - first * self.rows, axis=0, out=out)
+        for b in dict.fromkeys(blocks.tolist()):  # at most two blocks, in the order the batch meets them
+            mask = blocks == b
+            out[mask] = self.block(b)[idx[mask] - b * self.rows]
+        return out
+
+    def block(self, b: int) -> np.ndarray:
+        if self.current is not None and self.current[0] == b:
+            return self.current[1]
+        if self.pending is not None and self.pending[0] == b:
+            view = self.pending[1].result()
+        else:
+            if self.pending is not None:
+                self.pending[1].result()  # never leave a read running into a buffer we reuse
+            view = self._read(b, self._spare())
+        self.current, self.pending = (b, view), None
+        following = self.sampler.block_after(b)
+        if following is not None:
+            self.pending = (following, self.pool.submit(self._read, following, self._spare()))
+        return view
+
+    def _spare(self) -> np.ndarray:
+        used = self.current[1].base if self.current is not None else None
+        return self.buffers[1] if used is self.buffers[0] else self.buffers[0]
+
+    def _read(self, b: int, buffer: np.ndarray) -> np.ndarray:
+        count = min(self.rows, self.n - b * self.rows)
+        view = buffer[:count]
+        target = memoryview(view.reshape(-1).view(np.uint8))
+        done, start = 0, self.offset + b * self.rows * self.row_bytes
+        while done < target.nbytes:  # preadv may return fewer bytes than asked
+            got = os.preadv(self.fd, [target[done:]], start + done)
+            if got == 0:
+                raise OSError(f"unexpected end of file reading block {b}; the dataset file is truncated")
+            done += got
+        return view
+
+
+def _close_reader(fd: int, pool: ThreadPoolExecutor) -> None:
+    pool.shutdown(wait=True)
+    os.close(fd)
 
 
 def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):

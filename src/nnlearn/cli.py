@@ -97,8 +97,9 @@ def _register_train(commands):
     p.add_argument("--batch-size", type=positive(int), default=100, help="mini-batch size (default 100)")
     p.add_argument("--lr", type=positive(float), default=0.1, help="learning rate (default 0.1)")
     p.add_argument("--seed", type=int, default=0, help="random seed for weights and batches (default 0)")
-    p.add_argument("--sampling", choices=("choice", "shuffle"), default="choice",
-                   help="choice: the book's random batches with replacement; shuffle: each sample once per epoch")
+    p.add_argument("--sampling", choices=("choice", "shuffle", "blocks"), default="choice",
+                   help="choice: the book's random batches with replacement; shuffle: each sample once per epoch; "
+                        "blocks: a shuffle that reads files larger than memory sequentially")
     p.add_argument("--gradient", choices=("backprop", "numerical"), default="backprop",
                    help="backprop (chapter 5) or numerical central differences (chapter 4)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",

@@ -191,9 +191,11 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
 
     x_train: (N, input_size) floats, or uint8 pixels, scaled to [0, 1] per batch exactly as
     ``load_mnist(normalize=True)`` would (fastest, and may be memory-mapped: nothing is converted up front).
-    t_train: integer labels or one-hot rows.  sampling: ``"choice"`` (the book) or ``"shuffle"``.
+    t_train: integer labels or one-hot rows.  sampling: ``"choice"`` (the book), ``"shuffle"``, or
+    ``"blocks"`` (a shuffle that reads a memory-mapped file sequentially; see ``nnlearn.batches``).
     gradient: ``"backprop"`` or ``"numerical"`` (``net.numerical_gradient``).
-    eval_every: ``"epoch"``, a number of iterations, or None (only after the last iteration).
+    eval_every: ``"epoch"``, a number of iterations, None (only after the last iteration) or ``"never"``
+    (no evaluation, no checkpoint: for timing, or for data too large to evaluate whole).
     progress: show a tqdm bar.  callbacks: functions called with each evaluation's record (a dict with the
     epoch's figures, and the live ``History`` under ``"history"``); one that returns True stops training.
     checkpoint: a file written atomically after every evaluation and on Ctrl-C.
@@ -214,14 +216,18 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
         x_test, t_test = _training_data(x_test, t_test, d, k, net.dtype, name="x_test")
     n = len(labels)
     iter_per_epoch = max(n // batch_size, 1)
-    every = iter_per_epoch if eval_every == "epoch" else (iters if eval_every is None
-                                                          else positive_int("eval_every", eval_every))
+    if eval_every == "never":
+        every = None
+    elif eval_every == "epoch":
+        every = iter_per_epoch
+    else:
+        every = iters if eval_every is None else positive_int("eval_every", eval_every)
     sampler = BatchSampler(n, batch_size, sampling, seed=seed)
-    load = BatchLoader(x_train, labels, batch_size, net.dtype)
+    load = BatchLoader(x_train, labels, batch_size, net.dtype, sampler=sampler)
     history = History(iters=iters, iter_per_epoch=iter_per_epoch)
     start, elapsed_before = 0, 0.0
     recipe = {"iters": iters, "batch_size": batch_size, "lr": lr, "seed": seed, "sampling": sampling,
-              "gradient": gradient, "n_train": n, "eval_every": every}
+              "gradient": gradient, "n_train": n, "eval_every": every or 0}
     if resume is not None:
         start, elapsed_before, history = _restore(resume, net, sampler, recipe)
     workspace = BackpropWorkspace(net.params, batch_size)
@@ -265,7 +271,7 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
                 bar.update(1)
                 if i % 50 == 0 or i == iters:
                     bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
-            if i % every == 0 or i == iters:
+            if every is not None and (i % every == 0 or i == iters):
                 record = evaluation(i)
                 history.append(record)
                 save(i)
