@@ -34,9 +34,9 @@ FIGURES = {
     "loss.png": "Training loss per iteration",
     "accuracy.png": "Accuracy per epoch",
     "confusion.png": "Confusion matrix on the test split",
+    "gradient_check.png": "Gradient check: backpropagation against the numerical gradient on 10 test images",
     "misclassified.png": "Misclassified test images",
     "weights.png": "First-layer weights",
-    "gradient_check.png": "Gradient check",
 }
 WIDE_FIGURES = {"misclassified.png", "weights.png"}
 

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import shutil
 import signal
 import threading
 import time
@@ -329,7 +330,9 @@ def _progress_bar(total: int, initial: int, progress):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, leave=True, desc="training")
+    # a terminal that reports zero columns (some ptys) would get an empty bar: fall back to 100
+    width = shutil.get_terminal_size((100, 24)).columns or 100
+    return tqdm(total=total, initial=initial, unit="it", ncols=width, leave=True, desc="training")
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
