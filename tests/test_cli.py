@@ -159,3 +159,21 @@ def test_resume_corrupted_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--resume", str(out)]) == 1
     err = capsys.readouterr().err
     assert "cannot resume" in err and "corrupt" in err and "Traceback" not in err
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """On a terminal (here a pty that reports no size), train shows a tqdm bar with the rate and the loss."""
+    import pty
+
+    chunks = []
+
+    def read(fd):
+        data = os.read(fd, 65536)
+        chunks.append(data)
+        return data
+
+    pty.spawn([sys.executable, "-m", "nnlearn", "train", "--iters", "400", "--hidden", "10",
+               "--out", str(tmp_path / "run")], read)
+    screen = b"".join(chunks).decode(errors="replace").replace("\r", "\n")
+    bar = [line for line in screen.splitlines() if line.startswith("training:")]
+    assert bar and "400/400" in bar[-1] and "it/s" in bar[-1] and "loss" in bar[-1]

@@ -330,9 +330,10 @@ def _progress_bar(total: int, initial: int, progress):
         return None
     from tqdm.auto import tqdm
 
-    # a terminal that reports zero columns (some ptys) would get an empty bar: fall back to 100
-    width = shutil.get_terminal_size((100, 24)).columns or 100
-    return tqdm(total=total, initial=initial, unit="it", ncols=width, leave=True, desc="training")
+    # a terminal that reports a size of zero (some ptys) would hide the bar: fall back to 100x24
+    size = shutil.get_terminal_size((100, 24))
+    return tqdm(total=total, initial=initial, unit="it", ncols=size.columns or 100, nrows=size.lines or 24,
+                leave=True, desc="training")
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
