@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._checks import positive_int, rng_from
+from .datasets import pixels_to_float
 
 SAMPLINGS = ("choice", "shuffle", "blocks")
 RELEASE_ABOVE_BYTES = 512 << 20
@@ -139,7 +140,7 @@ class BatchLoader:
             else self.x[idx].reshape(len(idx), -1)
         out = self.buffer[:len(idx)]
         if self.pixels:
-            scaled = np.divide(rows, np.float32(255.0), out=self._float32[:len(idx)])
+            scaled = pixels_to_float(rows, out=self._float32[:len(idx)])
             if scaled is not out:
                 out[...] = scaled
         else:

@@ -125,13 +125,19 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dataset="mn
     ds = open_dataset(dataset, data_dir=data_dir, download=download)
 
     def images(x):
-        x = np.divide(x, np.float32(255.0), dtype=np.float32) if normalize else x
+        x = pixels_to_float(x) if normalize else x
         return x if flatten else x.reshape(-1, 1, 28, 28)
 
     def labels(t):
         return np.eye(len(ds.class_names), dtype=np.float32)[t] if one_hot_label else t
 
     return (images(ds.x_train), labels(ds.t_train)), (images(ds.x_test), labels(ds.t_test))
+
+
+def pixels_to_float(x, out=None) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1]: x / 255 in float32, the one scaling nnlearn uses everywhere, so that
+    images normalized up front and batches normalized as they are drawn are bit-for-bit equal."""
+    return np.divide(x, np.float32(255.0), out=out, dtype=np.float32)
 
 
 def open_dataset(name, *, data_dir=None, download=True) -> Dataset:

@@ -87,11 +87,14 @@ def cross_entropy_error(y, t):
     """
     y2 = _output(y)
     dense, labels = _target(y, y2, t)
-    if dense is not None:
-        per_row = -np.sum(dense * np.log(y2 + CEE_DELTA), axis=1)
-    else:
-        per_row = -np.log(y2[np.arange(y2.shape[0]), labels] + CEE_DELTA)
-    return float(np.sum(per_row) / y2.shape[0])
+    if dense is None:
+        return cross_entropy_sum(y2, labels) / y2.shape[0]
+    return float(np.sum(-np.sum(dense * np.log(y2 + CEE_DELTA), axis=1)) / y2.shape[0])
+
+
+def cross_entropy_sum(y: np.ndarray, labels: np.ndarray) -> float:
+    """−Σ_n log(y[n, t_n] + 1e-7) for validated (N, K) probabilities and integer labels."""
+    return -float(np.sum(np.log(y[np.arange(y.shape[0]), labels] + CEE_DELTA)))
 
 
 def softmax_cross_entropy(logits, t):

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import structured_gradient
 from ._checks import as_float, check_batch, labels_from_target, positive_float, positive_int, rng_from
-from .functions import CEE_DELTA, cross_entropy_error, sigmoid, softmax
+from .functions import cross_entropy_error, cross_entropy_sum, sigmoid, softmax
 from .gradient import numerical_gradient as _numerical_gradient
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -166,7 +166,7 @@ def _loop_gradient(params: dict, x: np.ndarray, labels: np.ndarray, h: float) ->
 
 
 def _mean_cross_entropy(y: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.sum(np.log(y[np.arange(y.shape[0]), labels] + CEE_DELTA)) / y.shape[0])
+    return cross_entropy_sum(y, labels) / y.shape[0]
 
 
 def _float_dtype(dtype) -> np.dtype:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_write, write_text_atomic
-from .datasets import open_dataset
+from .datasets import open_dataset, pixels_to_float
 from .io import load_weights
 from .network import TwoLayerNet, gradient_check
 from .plots import (
@@ -44,7 +44,7 @@ WIDE_FIGURES = {"misclassified.png", "weights.png"}
 def training_figures(history: History, params: dict, dataset, grad_check_samples: int = 10) -> dict:
     """{file name: Figure} for a run: loss, accuracy, confusion, misclassified, weights, gradient check."""
     net = TwoLayerNet.from_params(params)
-    x_test = np.divide(dataset.x_test, np.float32(255.0), dtype=np.float32)
+    x_test = pixels_to_float(dataset.x_test)
     pred = np.argmax(net.predict(x_test), axis=1)
     true = np.asarray(dataset.t_test).astype(np.intp)
     names = [str(c) for c in dataset.class_names]
