@@ -169,3 +169,19 @@ def test_fit_bad_data():
         nl.fit(nl.TwoLayerNet(4, 5, 3), x[:, :3], t)
     with pytest.raises(ValueError, match="t_train has 49 labels but the output has 50 rows"):
         nl.fit(nl.TwoLayerNet(4, 5, 3), x, t[:49])
+
+
+def test_integer_labels_are_used_as_they_are():
+    """uint8 labels (as IDX files hold them) are not copied to int64: 20 million stay 20 MB."""
+    from nnlearn._checks import labels_from_target
+    t = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
+    assert np.shares_memory(labels_from_target(t, 5, 10, compact=True), t)
+    assert labels_from_target(t, 5, 10).dtype == np.intp
+    assert labels_from_target(t.astype(np.float64), 5, 10, compact=True).dtype == np.intp
+    (x, t8), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    a, b = nl.TwoLayerNet(784, 20, 10, seed=0), nl.TwoLayerNet(784, 20, 10, seed=0)
+    ha = nl.fit(a, x, t8.astype(np.uint8), iters=30, eval_every=10)
+    hb = nl.fit(b, x, t8.astype(np.int64), iters=30, eval_every=10)
+    for key in a.params:
+        np.testing.assert_array_equal(a.params[key], b.params[key])
+    assert ha.loss == hb.loss and ha.train_acc == hb.train_acc

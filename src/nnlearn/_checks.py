@@ -42,8 +42,10 @@ def check_batch(name: str, x: np.ndarray, features: int) -> np.ndarray:
     return x
 
 
-def labels_from_target(t, n_rows: int, n_classes: int, *, name: str = "t") -> np.ndarray:
+def labels_from_target(t, n_rows: int, n_classes: int, *, name: str = "t", compact: bool = False) -> np.ndarray:
     """Integer class labels (shape (n_rows,)) from integer labels or one-hot rows.
+
+    compact: integer labels keep their dtype (no copy: 20 million uint8 labels stay 20 MB, not 160 MB).
 
     ``t`` may be a vector of ``n_rows`` labels, an (n_rows, n_classes) one-hot array, or, when
     ``n_rows == 1``, a scalar label or one one-hot vector.
@@ -80,7 +82,7 @@ def labels_from_target(t, n_rows: int, n_classes: int, *, name: str = "t") -> np
             f"{name} holds label {bad:g} but the output has {n_classes} classes; "
             f"pass labels in 0..{n_classes - 1}"
         )
-    return labels.astype(np.intp, copy=False)
+    return labels if compact and labels.dtype.kind in "ui" else labels.astype(np.intp, copy=False)
 
 
 def _is_one_hot(t: np.ndarray) -> bool:

@@ -28,6 +28,10 @@ RELEASE_ABOVE_BYTES = 512 << 20
 """Pages of memory-mapped files larger than this are released as batches are drawn."""
 BLOCK_ROWS = 65_536
 """Samples per block for ``sampling="blocks"``: 51 MB of 28x28 uint8 images, read in one call."""
+READ_AHEAD_BLOCKS = 2
+"""Blocks read ahead of the one in use: enough to ride out the disk's slow moments."""
+ALIGN = 4096
+"""Alignment of O_DIRECT reads: the page size, a multiple of every common disk's sector."""
 
 
 class BatchSampler:
@@ -154,29 +158,36 @@ class BatchLoader:
 
 
 class BlockReader:
-    """Rows of a memory-mapped file, read a block at a time with one ``preadv`` into a reused buffer, the
-    next block read ahead on a background thread while the current one is used.  Nothing is mapped, so
-    resident memory is two blocks whatever the file's size."""
+    """Rows of a memory-mapped file, read a block at a time with ``preadv`` into reused buffers, the next
+    ``depth`` blocks read ahead on a background thread while the current one is used.  Nothing is mapped, so
+    resident memory is ``depth + 1`` blocks whatever the file's size.
 
-    def __init__(self, x: np.memmap, sampler: BatchSampler):
+    Where the system allows it the file is read with ``O_DIRECT``: the disk writes straight into our
+    buffers, bypassing the page cache, which saves the CPU time of copying through it (about as much as
+    a training step's worth per batch on a small VM) and does not push other data out of the cache.
+    """
+
+    def __init__(self, x: np.memmap, sampler: BatchSampler, depth: int = READ_AHEAD_BLOCKS):
         self.sampler, self.rows = sampler, sampler.block_rows
         self.row_bytes = int(np.prod(x.shape[1:])) * x.dtype.itemsize
         self.n = x.shape[0]
         self.fd = os.open(x.filename, os.O_RDONLY)
+        self.direct_fd = _open_direct(x.filename)
+        self.direct = self.direct_fd is not None
         self.offset = x.offset
         self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
-        self.buffers = [np.empty((self.rows, self.width), x.dtype) for _ in range(2)]
-        self.current = None   # (block, view)
-        self.pending = None   # (block, future)
+        self.free = [_aligned_empty(self.rows * self.row_bytes + 2 * ALIGN) for _ in range(depth + 1)]
+        self.current = None   # (block, view, buffer)
+        self.pending = []     # [(block, future, buffer)] in the order the epoch visits them
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlearn-read-ahead")
-        weakref.finalize(self, _close_reader, self.fd, self.pool)
+        weakref.finalize(self, _close_reader, (self.fd, self.direct_fd), self.pool)
 
     def take(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         blocks = idx // self.rows
         first = int(blocks[0])
         if (blocks == first).all():
             return np.take(self.block(first), idx - first * self.rows, axis=0, out=out)
-        for b in dict.fromkeys(blocks.tolist()):  # at most two blocks, in the order the batch meets them
+        for b in dict.fromkeys(blocks.tolist()):  # the blocks in the order the batch meets them
             mask = blocks == b
             out[mask] = self.block(b)[idx[mask] - b * self.rows]
         return out
@@ -184,38 +195,83 @@ class BlockReader:
     def block(self, b: int) -> np.ndarray:
         if self.current is not None and self.current[0] == b:
             return self.current[1]
-        if self.pending is not None and self.pending[0] == b:
-            view = self.pending[1].result()
+        if self.current is not None:
+            self.free.append(self.current[2])
+            self.current = None
+        while self.pending and self.pending[0][0] != b:  # never leave a read running into a reused buffer
+            _, future, buffer = self.pending.pop(0)
+            future.result()
+            self.free.append(buffer)
+        if self.pending:
+            _, future, buffer = self.pending.pop(0)
+            view = future.result()
         else:
-            if self.pending is not None:
-                self.pending[1].result()  # never leave a read running into a buffer we reuse
-            view = self._read(b, self._spare())
-        self.current, self.pending = (b, view), None
-        following = self.sampler.block_after(b)
-        if following is not None:
-            self.pending = (following, self.pool.submit(self._read, following, self._spare()))
+            buffer = self.free.pop()
+            view = self._read(b, buffer)
+        self.current = (b, view, buffer)
+        self._read_ahead()
         return view
 
-    def _spare(self) -> np.ndarray:
-        used = self.current[1].base if self.current is not None else None
-        return self.buffers[1] if used is self.buffers[0] else self.buffers[0]
+    def _read_ahead(self) -> None:
+        last = self.pending[-1][0] if self.pending else self.current[0]
+        while self.free:
+            last = self.sampler.block_after(last)
+            if last is None:
+                return
+            buffer = self.free.pop()
+            self.pending.append((last, self.pool.submit(self._read, last, buffer), buffer))
 
     def _read(self, b: int, buffer: np.ndarray) -> np.ndarray:
         count = min(self.rows, self.n - b * self.rows)
-        view = buffer[:count]
-        target = memoryview(view.reshape(-1).view(np.uint8))
-        done, start = 0, self.offset + b * self.rows * self.row_bytes
-        while done < target.nbytes:  # preadv may return fewer bytes than asked
-            got = os.preadv(self.fd, [target[done:]], start + done)
+        start, size = self.offset + b * self.rows * self.row_bytes, count * self.row_bytes
+        skip = start % ALIGN  # O_DIRECT reads whole aligned pages: read from the page holding `start`
+        if self.direct and self._read_into(self.direct_fd, buffer, start - skip, skip + size, b):
+            return buffer[skip:skip + size].view(self.dtype).reshape(count, self.width)
+        self._read_into(self.fd, buffer, start, size, b)
+        return buffer[:size].view(self.dtype).reshape(count, self.width)
+
+    def _read_into(self, fd: int, buffer: np.ndarray, start: int, size: int, b: int) -> bool:
+        """Read ``size`` bytes at ``start``; False if O_DIRECT turns out not to work here (then never again)."""
+        direct = fd == self.direct_fd
+        length = -(-size // ALIGN) * ALIGN if direct else size
+        target, done = memoryview(buffer)[:length], 0
+        while done < size:  # preadv may return fewer bytes than asked
+            try:
+                got = os.preadv(fd, [target[done:]], start + done)
+            except OSError:
+                if not direct:
+                    raise
+                got = -1
+            if direct and (got < 0 or (got % ALIGN and done + got < size)):
+                self.direct = False  # the filesystem refuses O_DIRECT (or returned an unaligned piece)
+                return False
             if got == 0:
                 raise OSError(f"unexpected end of file reading block {b}; the dataset file is truncated")
             done += got
-        return view
+        return True
 
 
-def _close_reader(fd: int, pool: ThreadPoolExecutor) -> None:
+def _open_direct(path) -> int | None:
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | flag)
+    except OSError:  # e.g. tmpfs
+        return None
+
+
+def _aligned_empty(size: int) -> np.ndarray:
+    raw = np.empty(size + ALIGN, np.uint8)
+    skip = -raw.ctypes.data % ALIGN
+    return raw[skip:skip + size]
+
+
+def _close_reader(fds, pool: ThreadPoolExecutor) -> None:
     pool.shutdown(wait=True)
-    os.close(fd)
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
 
 
 def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):

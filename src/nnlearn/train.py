@@ -144,14 +144,14 @@ class BackpropWorkspace:
         np.reciprocal(z1, out=z1)
         np.matmul(z1, p["W2"], out=y)
         y += p["b2"]
-        np.max(y, axis=1, keepdims=True, out=row)
+        np.maximum.reduce(y, axis=1, keepdims=True, out=row)  # ufunc.reduce: np.max/np.sum minus the wrapper
         y -= row
         np.exp(y, out=y)
-        np.sum(y, axis=1, keepdims=True, out=row)
+        np.add.reduce(y, axis=1, keepdims=True, out=row)
         y /= row
         target = self.flat_rows[:n] + t
         picked = y.take(target)
-        loss = -float(np.sum(np.log(picked + CEE_DELTA))) / n
+        loss = -float(np.add.reduce(np.log(picked + CEE_DELTA))) / n
         # backward: dy = (y − t)/N;  da1 = (dy W2ᵀ) ⊙ (1 − z1) ⊙ z1
         dy = y
         dy.put(target, picked - 1)
@@ -161,9 +161,9 @@ class BackpropWorkspace:
         da1 *= one_minus
         da1 *= z1
         np.matmul(x.T, da1, out=g["W1"])
-        np.sum(da1, axis=0, out=g["b1"])
+        np.add.reduce(da1, axis=0, out=g["b1"])
         np.matmul(z1.T, dy, out=g["W2"])
-        np.sum(dy, axis=0, out=g["b2"])
+        np.add.reduce(dy, axis=0, out=g["b2"])
         return loss, g
 
 
@@ -288,7 +288,7 @@ def _training_data(x, t, features, classes, dtype, name="x_train"):
     if x.dtype.kind not in "uf" or x.size == 0:
         raise ValueError(f"{name} must be a non-empty array of floats or uint8 pixels, got {x.dtype} {x.shape}")
     check_batch(name, x, features)
-    labels = labels_from_target(t, len(x), classes, name="t" + name[1:])
+    labels = labels_from_target(t, len(x), classes, name="t" + name[1:], compact=True)
     if x.dtype.kind == "f" and x.dtype != dtype and x.size * np.dtype(dtype).itemsize <= PRECONVERT_LIMIT:
         x = x.astype(dtype)
     return x, labels
