@@ -187,7 +187,7 @@ def _check_batches(images, sampler, loader, count=80):
 @pytest.mark.skipif(not hasattr(os, "O_DIRECT"), reason="no O_DIRECT on this system")
 def test_blocks_reader_uses_o_direct_where_the_filesystem_allows(tmp_path):
     images, sampler, loader = _blocks_loader(tmp_path)
-    reader = loader._blocks
+    reader = loader._blocks.file
     if reader.direct_fd is None:
         pytest.skip(f"{tmp_path} refuses O_DIRECT")
     _check_batches(images, sampler, loader)
@@ -196,7 +196,7 @@ def test_blocks_reader_uses_o_direct_where_the_filesystem_allows(tmp_path):
 
 def test_blocks_reader_falls_back_when_o_direct_is_refused(tmp_path, monkeypatch):
     images, sampler, loader = _blocks_loader(tmp_path)
-    reader = loader._blocks
+    reader = loader._blocks.file
     real = os.preadv
 
     def refuse_direct(fd, buffers, offset):
@@ -219,3 +219,19 @@ def test_blocks_reader_reads_ahead_at_most_depth_blocks(tmp_path):
         assert len(reader.pending) <= 2
         assert len(reader.pending) + len(reader.free) + 1 == 3  # three buffers, none lost
     _check_batches(images, sampler, loader)
+
+
+def test_dropping_a_blocks_loader_mid_read_ahead_closes_cleanly(tmp_path, monkeypatch):
+    import gc
+    import sys
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for _ in range(20):
+        _, sampler, loader = _blocks_loader(tmp_path, n=2000, block_rows=100, batch=25)
+        loader(next(sampler))  # leaves two reads queued on the read-ahead thread
+        del loader, sampler
+        gc.collect()
+    assert unraisable == []
+    if fds_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds_before

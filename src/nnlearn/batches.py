@@ -161,26 +161,17 @@ class BlockReader:
     """Rows of a memory-mapped file, read a block at a time with ``preadv`` into reused buffers, the next
     ``depth`` blocks read ahead on a background thread while the current one is used.  Nothing is mapped, so
     resident memory is ``depth + 1`` blocks whatever the file's size.
-
-    Where the system allows it the file is read with ``O_DIRECT``: the disk writes straight into our
-    buffers, bypassing the page cache, which saves the CPU time of copying through it (about as much as
-    a training step's worth per batch on a small VM) and does not push other data out of the cache.
     """
 
     def __init__(self, x: np.memmap, sampler: BatchSampler, depth: int = READ_AHEAD_BLOCKS):
         self.sampler, self.rows = sampler, sampler.block_rows
-        self.row_bytes = int(np.prod(x.shape[1:])) * x.dtype.itemsize
-        self.n = x.shape[0]
-        self.fd = os.open(x.filename, os.O_RDONLY)
-        self.direct_fd = _open_direct(x.filename)
-        self.direct = self.direct_fd is not None
-        self.offset = x.offset
-        self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
-        self.free = [_aligned_empty(self.rows * self.row_bytes + 2 * ALIGN) for _ in range(depth + 1)]
+        self.file = BlockFile(x, self.rows)
+        self.free = [_aligned_empty(self.rows * self.file.row_bytes + 2 * ALIGN) for _ in range(depth + 1)]
         self.current = None   # (block, view, buffer)
         self.pending = []     # [(block, future, buffer)] in the order the epoch visits them
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlearn-read-ahead")
-        weakref.finalize(self, _close_reader, (self.fd, self.direct_fd), self.pool)
+        # the pool's thread holds only self.file, so this runs where the reader is dropped, never on that thread
+        weakref.finalize(self, _close_reader, self.file, self.pool)
 
     def take(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         blocks = idx // self.rows
@@ -207,7 +198,7 @@ class BlockReader:
             view = future.result()
         else:
             buffer = self.free.pop()
-            view = self._read(b, buffer)
+            view = self.file.read(b, buffer)
         self.current = (b, view, buffer)
         self._read_ahead()
         return view
@@ -219,9 +210,27 @@ class BlockReader:
             if last is None:
                 return
             buffer = self.free.pop()
-            self.pending.append((last, self.pool.submit(self._read, last, buffer), buffer))
+            self.pending.append((last, self.pool.submit(self.file.read, last, buffer), buffer))
 
-    def _read(self, b: int, buffer: np.ndarray) -> np.ndarray:
+
+class BlockFile:
+    """Block ``b`` (rows ``b * rows`` onwards) of an IDX file, read into a buffer.
+
+    Where the system allows it the file is read with ``O_DIRECT``: the disk writes straight into our
+    buffers, bypassing the page cache, which saves the CPU time of copying through it (on a small VM about
+    as much per batch as the rest of a training step) and does not push other data out of the cache.
+    """
+
+    def __init__(self, x: np.memmap, rows: int):
+        self.rows, self.n = rows, x.shape[0]
+        self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
+        self.row_bytes = self.width * x.dtype.itemsize
+        self.offset = x.offset
+        self.fd = os.open(x.filename, os.O_RDONLY)
+        self.direct_fd = _open_direct(x.filename)
+        self.direct = self.direct_fd is not None
+
+    def read(self, b: int, buffer: np.ndarray) -> np.ndarray:
         count = min(self.rows, self.n - b * self.rows)
         start, size = self.offset + b * self.rows * self.row_bytes, count * self.row_bytes
         skip = start % ALIGN  # O_DIRECT reads whole aligned pages: read from the page holding `start`
@@ -250,6 +259,11 @@ class BlockReader:
             done += got
         return True
 
+    def close(self) -> None:
+        for fd in (self.fd, self.direct_fd):
+            if fd is not None:
+                os.close(fd)
+
 
 def _open_direct(path) -> int | None:
     flag = getattr(os, "O_DIRECT", 0)
@@ -267,11 +281,9 @@ def _aligned_empty(size: int) -> np.ndarray:
     return raw[skip:skip + size]
 
 
-def _close_reader(fds, pool: ThreadPoolExecutor) -> None:
-    pool.shutdown(wait=True)
-    for fd in fds:
-        if fd is not None:
-            os.close(fd)
+def _close_reader(file: BlockFile, pool: ThreadPoolExecutor) -> None:
+    pool.shutdown(wait=True, cancel_futures=True)  # drop queued reads, finish the running one, then close
+    file.close()
 
 
 def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):
