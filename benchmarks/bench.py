@@ -244,9 +244,11 @@ def measure_batches(directory: str, sampling: str, batches: int, repeats: int) -
     # a step's marginal cost: fit's fixed start-up (label check, the first epoch's permutation, the first
     # block read) is measured by a one-step run, and reported on its own
     net = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32)
-    startup, fit_long = (median_time(lambda: nl.fit(net, x, t, iters=steps, sampling=sampling,
-                                                    eval_every="never"), max(1, repeats // 2))
-                         for steps in (1, batches))
+    def fit_time(steps):
+        return median_time(lambda: nl.fit(net, x, t, iters=steps, sampling=sampling, eval_every="never"),
+                           max(1, repeats // 2))
+
+    startup, fit_long = fit_time(1), fit_time(batches)
     per_step = (fit_long - startup) / (batches - 1)
     with open("/proc/self/status") as f:
         hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))

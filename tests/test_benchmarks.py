@@ -26,7 +26,7 @@ def test_book_loop_takes_the_same_steps_as_fit(bench, lean):
     run = bench.book_loop(x64, np.eye(10)[t], np.float64, steps=20, lean=lean)
     run()
     net = nl.TwoLayerNet(784, 50, 10, seed=0)
-    history = nl.fit(net, x, t, iters=20, eval_every="never")  # same seed: the same batches as rng.choice
+    nl.fit(net, x, t, iters=20, eval_every="never")  # same seed: the same batches as rng.choice
     for name in ("W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(run.params[name], net.params[name], rtol=1e-10, atol=1e-13)
     if not lean:  # the book records network.loss on each batch after its update
