@@ -12,6 +12,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import shutil
 import signal
 import threading
@@ -264,7 +265,7 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
             update(net.params, grads, lr)                               # 3. the update
             i += 1                                                      # 4. repeat
             history.loss.append(loss)
-            if not np.isfinite(loss):
+            if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"the loss became {loss} at iteration {i}; training stopped. The learning rate lr={lr:g} "
                     f"is too large for this network: try lr={lr / 10:g}", history)
