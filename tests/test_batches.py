@@ -235,3 +235,27 @@ def test_dropping_a_blocks_loader_mid_read_ahead_closes_cleanly(tmp_path, monkey
     assert unraisable == []
     if fds_before is not None:
         assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_iter_chunks_reads_a_large_file_in_chunks(tmp_path, monkeypatch, dtype):
+    """Above RELEASE_ABOVE_BYTES a memory-mapped file is read chunk by chunk (set to 0 here to test it)."""
+    from nnlearn import batches
+    images = np.random.default_rng(5).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "x", images)
+    mm = nl.read_idx(tmp_path / "x", mmap=True)
+    t = np.arange(1000) % 10
+    monkeypatch.setattr(batches, "RELEASE_ABOVE_BYTES", 0)
+    seen = 0
+    for xb, tb in nl.iter_chunks(mm, t, chunk=128, dtype=dtype):  # 7 full chunks and one of 104
+        np.testing.assert_array_equal(xb, (images.reshape(1000, -1)[seen:seen + len(xb)] / np.float32(255))
+                                      .astype(dtype))
+        np.testing.assert_array_equal(tb, t[seen:seen + len(xb)])
+        seen += len(xb)
+    assert seen == 1000
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    chunks = nl.iter_chunks(mm, t, chunk=128, dtype=dtype)
+    next(chunks)
+    chunks.close()  # abandoned after one chunk, with the next read in flight
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
