@@ -256,17 +256,28 @@ def measure_batches(directory: str, sampling: str, batches: int, repeats: int) -
             "step_us": per_step * 1e6, "startup_s": startup, "rss_mb": hwm / 1024}
 
 
-def bench_data(sizes, repeats: int) -> list[dict]:
-    rows = []
+def bench_data(sizes, repeats: int, rounds: int) -> list[dict]:
+    """Every (size, sampling) in its own process, all of them once per round; each figure is the median over
+    rounds (peak RSS the maximum), so a noisy minute of the machine does not land on one size only."""
     for n in sizes:
         directory = DATA / f"large-{n}"
         if not (directory / "train-images-idx3-ubyte").is_file():
             print(f"  making {n:,} samples in {directory} ...", flush=True)
             make_large(directory, n, seed=0)
-        for sampling in ("blocks", "choice"):
-            out = subprocess.run([sys.executable, __file__, "_batches", str(directory), sampling, "3000",
-                                  str(repeats)], capture_output=True, text=True, check=True)
-            rows.append(json.loads(out.stdout))
+    runs = {}
+    for _ in range(rounds):
+        for n in sizes:
+            for sampling in ("blocks", "choice"):
+                out = subprocess.run([sys.executable, __file__, "_batches", str(DATA / f"large-{n}"), sampling,
+                                      "3000", str(repeats)], capture_output=True, text=True, check=True)
+                runs.setdefault((n, sampling), []).append(json.loads(out.stdout))
+    rows = []
+    for measured in runs.values():
+        row = dict(measured[0])
+        for key in ("us", "step_us", "startup_s"):
+            row[key] = statistics.median(m[key] for m in measured)
+        row["rss_mb"] = max(m["rss_mb"] for m in measured)
+        rows.append(row)
     for r in rows:
         base = next(b for b in rows if b["n"] == 60_000 and b["sampling"] == r["sampling"])
         r["ratio_to_60k"] = r["us"] / base["us"]
@@ -317,7 +328,8 @@ def table(results: dict) -> str:
         else:
             lines.append(f"| {r['what']} | {r['us']:.0f} | {r['ratio']:.2f}× | {r['ratio_lean']:.2f}× |")
     lines += ["", "### Mini-batches from IDX files on disk (batch 100, float32)", "",
-              "Each size in its own process. *draw + convert*: indices and a float batch, nothing else; "
+              "Each size in its own process, all sizes once per round; medians over rounds (peak RSS: the "
+              "maximum). *draw + convert*: indices and a float batch, nothing else; "
               "*training step*: `fit` (draw, convert, gradient, update), the marginal cost of a step "
               "(a run of 3,000 steps minus a run of one); *start-up*: the rest of a `fit` call (checking the labels, "
               "the first epoch's permutation, the first block read).", "",
@@ -349,7 +361,7 @@ def main(argv=None) -> int:
     results["step_repeats"] = 5 if args.quick else 11  # the noisiest section: more repeats
     results["step"] = bench_training_step(results["step_repeats"])
     print("data ...", flush=True)
-    results["data"] = bench_data(sizes, repeats)
+    results["data"] = bench_data(sizes, repeats=3, rounds=1 if args.quick else 3)
     results["evaluation"] = bench_evaluation(repeats)
     text = table(results)
     print()
