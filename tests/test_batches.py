@@ -259,3 +259,19 @@ def test_iter_chunks_reads_a_large_file_in_chunks(tmp_path, monkeypatch, dtype):
     chunks.close()  # abandoned after one chunk, with the next read in flight
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_file_reads_of_a_sliced_memmap_start_where_the_slice_does(tmp_path, monkeypatch):
+    """numpy keeps the parent's ``offset`` on ``mm[100:]``; reading the file must not trust it."""
+    from nnlearn import batches
+    images = np.random.default_rng(6).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "x", images)
+    part = nl.read_idx(tmp_path / "x", mmap=True).reshape(1000, -1)[100:]
+    flat = images.reshape(1000, -1)[100:]
+    monkeypatch.setattr(batches, "RELEASE_ABOVE_BYTES", 0)
+    xb, _ = next(nl.iter_chunks(part, np.arange(900), chunk=50, dtype=np.float32))
+    np.testing.assert_array_equal(xb, flat[:50] / np.float32(255))
+    sampler = nl.BatchSampler(900, 30, "blocks", seed=1, block_rows=128)
+    loader = nl.BatchLoader(part, np.arange(900), 30, np.float32, sampler=sampler)
+    assert loader._blocks is not None
+    _check_batches(flat, sampler, loader, count=40)

@@ -218,7 +218,7 @@ class BlockFile:
         self.rows, self.n = rows, x.shape[0]
         self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
         self.row_bytes = self.width * x.dtype.itemsize
-        self.offset = x.offset
+        self.offset = _file_offset(x)
         self.fd = os.open(x.filename, os.O_RDONLY)
         self.direct_fd = _open_direct(x.filename)
         self.direct = self.direct_fd is not None
@@ -256,6 +256,14 @@ class BlockFile:
         for fd in (self.fd, self.direct_fd):
             if fd is not None:
                 os.close(fd)
+
+
+def _file_offset(x: np.memmap) -> int:
+    """Where ``x[0]`` starts in its file.  ``x.offset`` is that of the array first mapped, so it is wrong
+    for a slice such as ``x[1000:]``: measure instead how far into the mapping ``x``'s data begins."""
+    mapping = _mapping_of(x)
+    mapped_from = x.offset - x.offset % mmap.ALLOCATIONGRANULARITY  # numpy maps from a granule boundary
+    return mapped_from + x.ctypes.data - np.frombuffer(mapping, np.uint8).ctypes.data
 
 
 def _open_direct(path) -> int | None:
