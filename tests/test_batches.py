@@ -275,3 +275,22 @@ def test_file_reads_of_a_sliced_memmap_start_where_the_slice_does(tmp_path, monk
     loader = nl.BatchLoader(part, np.arange(900), 30, np.float32, sampler=sampler)
     assert loader._blocks is not None
     _check_batches(flat, sampler, loader, count=40)
+
+
+def test_block_after_the_last_is_the_next_epochs_first():
+    """Read-ahead crosses epochs: the peek at the next epoch's order neither changes nor misses it."""
+    sampler = nl.BatchSampler(1000, 10, "blocks", seed=4, block_rows=128)
+    reference = nl.BatchSampler(1000, 10, "blocks", seed=4, block_rows=128)
+    for _ in range(3):
+        next(sampler)
+        last = int(sampler.block_order[-1])
+        peeked = sampler.block_after(last)
+        for _ in range(99):  # to the end of the epoch
+            next(sampler)
+        next(sampler)  # the next epoch begins
+        assert peeked == int(sampler.block_order[0]) or (peeked is None and sampler.block_order[0] == last)
+    np.testing.assert_array_equal(np.concatenate(draw(sampler, 10)), np.concatenate(
+        [next(reference) for _ in range(313)][-10:]))  # 3 x 101 batches drawn above, then 10
+    one_block = nl.BatchSampler(100, 10, "blocks", seed=0, block_rows=128)
+    next(one_block)
+    assert one_block.block_after(0) is None  # the only block: already in hand

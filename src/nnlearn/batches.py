@@ -81,13 +81,23 @@ class BatchSampler:
         self._pos = 0
 
     def block_after(self, block: int):
-        """The block this epoch visits after ``block`` (None if it is the last): what to read ahead."""
+        """The block visited after ``block``, what to read ahead: the next in this epoch's order, or after the
+        last one the next epoch's first (None when that is ``block`` itself, already in hand)."""
         if self.block_order is None:
             return None
         where = np.flatnonzero(self.block_order == block)
-        if len(where) == 0 or where[0] + 1 >= len(self.block_order):
+        if len(where) == 0:
             return None
-        return int(self.block_order[where[0] + 1])
+        if where[0] + 1 < len(self.block_order):
+            return int(self.block_order[where[0] + 1])
+        following = self._next_epoch_first_block()
+        return None if following == block else following
+
+    def _next_epoch_first_block(self) -> int:
+        """The first draw ``_new_epoch`` will make, made on a copy of the RNG so the real one is untouched."""
+        peek = np.random.Generator(type(self.rng.bit_generator)())
+        peek.bit_generator.state = self.rng.bit_generator.state
+        return int(peek.permutation(len(self.block_order))[0])
 
     def state(self) -> dict:
         """A JSON-able snapshot: the RNG state, and for shuffle where in which permutation we are."""
