@@ -284,6 +284,7 @@ def bench_data(sizes, repeats: int, rounds: int) -> list[dict]:
         for key in ("us", "step_us", "startup_s"):
             row[key] = statistics.median(m[key] for m in measured)
         row["rss_mb"] = max(m["rss_mb"] for m in measured)
+        row["rounds"] = measured  # each round's figures, kept in results.json
         rows.append(row)
     for r in rows:
         base = next(b for b in rows if b["n"] == 60_000 and b["sampling"] == r["sampling"])
