@@ -322,19 +322,19 @@ def _slices(x, chunk: int):
 
 
 def _file_chunks(x: np.memmap, chunk: int):
-    file = BlockFile(x, chunk)
-    buffers = [_aligned_empty(chunk * file.row_bytes + 2 * ALIGN) for _ in range(2)]
-    count = -(-file.n // chunk)
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnlearn-read-ahead") as pool:
-            ahead = pool.submit(file.read, 0, buffers[0])
-            for b in range(count):
-                rows = ahead.result()
-                if b + 1 < count:  # into the other buffer: rows stays intact until converted
-                    ahead = pool.submit(file.read, b + 1, buffers[(b + 1) % 2])
-                yield b * chunk, rows
-    finally:  # the pool has finished every read by now (leaving `with` waits), so the file may close
-        file.close()
+    reader = BlockReader(x, _InOrder(chunk, len(x)), depth=1)
+    for b in range(-(-len(x) // chunk)):
+        yield b * chunk, reader.block(b)
+
+
+class _InOrder:
+    """A pass over the blocks in file order, for ``BlockReader`` to read ahead by."""
+
+    def __init__(self, block_rows: int, n: int):
+        self.block_rows, self.count = block_rows, -(-n // block_rows)
+
+    def block_after(self, block: int):
+        return block + 1 if block + 1 < self.count else None
 
 
 def _as_float(rows: np.ndarray, out: np.ndarray, float32: np.ndarray) -> np.ndarray:
