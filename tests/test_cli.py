@@ -177,3 +177,14 @@ def test_progress_bar_on_a_terminal(tmp_path):
     screen = b"".join(chunks).decode(errors="replace").replace("\r", "\n")
     bar = [line for line in screen.splitlines() if line.startswith("training:")]
     assert bar and "400/400" in bar[-1] and "it/s" in bar[-1] and "loss" in bar[-1]
+
+
+def test_figures_writes_three_whole_pngs_and_no_temporary_files(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert main(["figures", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["descent_paths.png", "gradient_field.png", "tangent.png"]
+    for name in names:
+        with Image.open(out / name) as image:
+            image.verify()
+    assert "wrote" in capsys.readouterr().out

@@ -161,12 +161,13 @@ def _register_figures(commands):
 
 def cmd_figures(args) -> int:
     from . import plots
+    from ._files import atomic_write
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, fig in (("tangent.png", plots.tangent_figure()), ("gradient_field.png", plots.gradient_field_figure()),
                       ("descent_paths.png", plots.descent_paths_figure())):
-        fig.savefig(out / name, dpi=120)
+        with atomic_write(out / name) as f:  # like every other file nnlearn writes: never half a PNG
+            fig.savefig(f, format="png", dpi=120)
         print(f"wrote {out / name}")
     return 0
 
