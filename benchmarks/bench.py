@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 import nnlearn as nl
-from nnlearn.largedata import make_large
+from nnlearn.data.largedata import make_large
 from nnlearn.train import BackpropWorkspace, update
 
 HERE = Path(__file__).resolve().parent

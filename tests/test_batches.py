@@ -7,7 +7,8 @@ import pytest
 
 import nnlearn as nl
 from nnlearn import write_idx
-from nnlearn.largedata import make_large, shifted
+from nnlearn.data import blockio
+from nnlearn.data.largedata import make_large, shifted
 
 
 def draw(sampler, k):
@@ -78,7 +79,7 @@ def test_loader_converts_uint8_per_batch_and_reuses_buffer():
 
 
 def test_loader_on_memmap_releases_pages(tmp_path, monkeypatch):
-    monkeypatch.setattr(nl.batches, "RELEASE_ABOVE_BYTES", 0)  # as if the file were large
+    monkeypatch.setattr(blockio, "RELEASE_ABOVE_BYTES", 0)  # as if the file were large
     images = np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "x", images)
     mm = nl.read_idx(tmp_path / "x", mmap=True)
@@ -240,12 +241,11 @@ def test_dropping_a_blocks_loader_mid_read_ahead_closes_cleanly(tmp_path, monkey
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_iter_chunks_reads_a_large_file_in_chunks(tmp_path, monkeypatch, dtype):
     """Above RELEASE_ABOVE_BYTES a memory-mapped file is read chunk by chunk (set to 0 here to test it)."""
-    from nnlearn import batches
     images = np.random.default_rng(5).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "x", images)
     mm = nl.read_idx(tmp_path / "x", mmap=True)
     t = np.arange(1000) % 10
-    monkeypatch.setattr(batches, "RELEASE_ABOVE_BYTES", 0)
+    monkeypatch.setattr(blockio, "RELEASE_ABOVE_BYTES", 0)
     seen = 0
     for xb, tb in nl.iter_chunks(mm, t, chunk=128, dtype=dtype):  # 7 full chunks and one of 104
         np.testing.assert_array_equal(xb, (images.reshape(1000, -1)[seen:seen + len(xb)] / np.float32(255))
@@ -263,12 +263,11 @@ def test_iter_chunks_reads_a_large_file_in_chunks(tmp_path, monkeypatch, dtype):
 
 def test_file_reads_of_a_sliced_memmap_start_where_the_slice_does(tmp_path, monkeypatch):
     """numpy keeps the parent's ``offset`` on ``mm[100:]``; reading the file must not trust it."""
-    from nnlearn import batches
     images = np.random.default_rng(6).integers(0, 256, (1000, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "x", images)
     part = nl.read_idx(tmp_path / "x", mmap=True).reshape(1000, -1)[100:]
     flat = images.reshape(1000, -1)[100:]
-    monkeypatch.setattr(batches, "RELEASE_ABOVE_BYTES", 0)
+    monkeypatch.setattr(blockio, "RELEASE_ABOVE_BYTES", 0)
     xb, _ = next(nl.iter_chunks(part, np.arange(900), chunk=50, dtype=np.float32))
     np.testing.assert_array_equal(xb, flat[:50] / np.float32(255))
     sampler = nl.BatchSampler(900, 30, "blocks", seed=1, block_rows=128)

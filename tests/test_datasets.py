@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import nnlearn as nl
-from nnlearn import datasets
-from nnlearn.datasets import REMOTE, STANDARD_NAMES
+from nnlearn.data import datasets
+from nnlearn.data.datasets import REMOTE, STANDARD_NAMES
 
 # --- mnist-mini ---------------------------------------------------------------------------------------
 

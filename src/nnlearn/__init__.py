@@ -5,10 +5,11 @@ The book's names, importable from one place::
     from nnlearn import cross_entropy_error, numerical_gradient, TwoLayerNet, load_mnist
 """
 
-__version__ = "0.1.0"
-
-from .batches import BatchLoader, BatchSampler, iter_chunks
-from .datasets import Dataset, DatasetUnavailableError, load_mnist, open_dataset
+from ._version import __version__
+from .data.batches import BatchLoader, BatchSampler
+from .data.blockio import iter_chunks
+from .data.datasets import Dataset, DatasetUnavailableError, load_mnist, open_dataset
+from .data.idx import read_idx, write_idx
 from .functions import (
     cross_entropy_error,
     identity_function,
@@ -23,10 +24,10 @@ from .functions import (
     sum_squared_error,
 )
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
-from .idx import read_idx, write_idx
+from .history import History
 from .io import load_weights, save_weights
 from .network import GradientCheckReport, SimpleNet, TwoLayerNet, gradient_check, simpleNet
-from .train import History, TrainingDivergedError, evaluate, fit
+from .train import TrainingDivergedError, evaluate, fit
 
 __all__ = [
     "__version__",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 
 
 class UsageError(Exception):
@@ -184,8 +184,8 @@ def _register_evaluate(commands):
 
 
 def cmd_evaluate(args) -> int:
-    from .batches import iter_chunks
-    from .datasets import open_dataset
+    from .data.blockio import iter_chunks
+    from .data.datasets import open_dataset
     from .inference import accuracy_and_loss
     from .io import load_weights
 
@@ -213,8 +213,8 @@ def _register_predict(commands):
 
 
 def cmd_predict(args) -> int:
-    from .datasets import FASHION_NAMES
-    from .images import load_images
+    from .data.datasets import FASHION_NAMES
+    from .data.images import load_images
     from .inference import predict
     from .io import load_weights
 
@@ -239,7 +239,7 @@ def _register_datasets(commands):
 
 
 def cmd_datasets(args) -> int:
-    from .datasets import dataset_names, status
+    from .data.datasets import dataset_names, status
 
     rows = [(name, *status(name, args.data_dir)) for name in dataset_names()]
     width = max(len(r[0]) for r in rows)
@@ -258,7 +258,7 @@ def _register_download(commands):
 
 
 def cmd_download(args) -> int:
-    from .datasets import open_dataset
+    from .data.datasets import open_dataset
 
     print(open_dataset(args.name, data_dir=args.data_dir).describe())
     return 0
@@ -280,7 +280,7 @@ def _register_data(commands):
 def cmd_make_large(args) -> int:
     from tqdm.auto import tqdm
 
-    from .largedata import make_large
+    from .data.largedata import make_large
 
     with tqdm(total=args.samples, unit="img", unit_scale=True, disable=not sys.stderr.isatty()) as bar:
         out = make_large(args.out, args.samples, source=args.source, seed=args.seed, progress=bar.update,

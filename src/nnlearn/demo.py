@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .datasets import load_mnist
+from .data.datasets import load_mnist
 from .functions import cross_entropy_error, sum_squared_error
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
 from .inference import init_network, predict

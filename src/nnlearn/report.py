@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_write, write_text_atomic
-from .datasets import open_dataset, pixels_to_float
+from .data.datasets import open_dataset
+from .data.pixels import pixels_to_float
+from .history import History
 from .io import load_weights
 from .network import TwoLayerNet, gradient_check
 from .plots import (
@@ -27,7 +29,7 @@ from .plots import (
     weights_figure,
 )
 from .runs import RunFolder, software_versions
-from .train import History, read_checkpoint
+from .train import read_checkpoint
 
 REPORT = "report.html"
 FIGURES = {

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from ._files import write_text_atomic
-from .datasets import open_dataset
+from ._version import __version__
+from .data.datasets import open_dataset
+from .history import History
 from .io import save_weights
 from .network import TwoLayerNet
-from .train import History, fit, read_checkpoint
+from .train import fit, read_checkpoint
 
 
 @dataclass(frozen=True)

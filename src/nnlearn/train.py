@@ -9,23 +9,20 @@ continue bit for bit: the weights, the iteration, the sampler's RNG state and th
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import json
 import math
 import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__
 from ._checks import check_batch, labels_from_target, positive_float, positive_int
-from ._files import write_text_atomic
-from .batches import BatchLoader, BatchSampler, iter_chunks
+from ._version import __version__
+from .data.batches import BatchLoader, BatchSampler
+from .data.blockio import iter_chunks
 from .functions import CEE_DELTA
+from .history import History
 from .inference import accuracy_and_loss
 from .io import load_weights, save_weights
 from .network import PARAM_NAMES, TwoLayerNet
@@ -46,69 +43,6 @@ class TrainingDivergedError(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed from."""
-
-
-@dataclass
-class History:
-    """What a run recorded.  ``loss`` has one entry per iteration (the mini-batch's loss at its forward
-    pass); the per-epoch lists line up with ``epoch_iteration``."""
-    loss: list = field(default_factory=list)
-    epoch: list = field(default_factory=list)
-    epoch_iteration: list = field(default_factory=list)
-    train_acc: list = field(default_factory=list)
-    test_acc: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    test_loss: list = field(default_factory=list)
-    elapsed: list = field(default_factory=list)
-    iters: int = 0
-    iter_per_epoch: int = 0
-
-    EPOCH_FIELDS = ("epoch", "epoch_iteration", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed")
-
-    @property
-    def train_acc_list(self):
-        """The book's name."""
-        return self.train_acc
-
-    @property
-    def test_acc_list(self):
-        return self.test_acc
-
-    @property
-    def train_loss_list(self):
-        return self.loss
-
-    def records(self) -> list[dict]:
-        return [{f: getattr(self, f)[i] for f in self.EPOCH_FIELDS} for i in range(len(self.epoch))]
-
-    def append(self, record: dict) -> None:
-        for f in self.EPOCH_FIELDS:
-            getattr(self, f).append(record[f])
-
-    def to_dict(self) -> dict:
-        return {"iters": self.iters, "iter_per_epoch": self.iter_per_epoch, "loss": list(self.loss),
-                **{f: list(getattr(self, f)) for f in self.EPOCH_FIELDS}}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        return cls(**{k: d[k] for k in ("loss", "iters", "iter_per_epoch", *cls.EPOCH_FIELDS)})
-
-    def to_json(self, path=None) -> str:
-        text = json.dumps(self.to_dict(), allow_nan=True)
-        if path is not None:
-            write_text_atomic(path, text)
-        return text
-
-    def to_csv(self, path=None) -> str:
-        """One row per epoch."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(self.EPOCH_FIELDS)
-        for record in self.records():
-            writer.writerow(record[f] for f in self.EPOCH_FIELDS)
-        if path is not None:
-            write_text_atomic(path, buf.getvalue())
-        return buf.getvalue()
 
 
 class BackpropWorkspace:

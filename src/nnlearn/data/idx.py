@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_write
+from .._files import atomic_write
 
 IDX_TYPES = {
     0x08: np.dtype(np.uint8),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import positive_int, rng_from
-from ._files import atomic_write
+from .._checks import positive_int, rng_from
+from .._files import atomic_write
 from .datasets import STANDARD_NAMES, open_dataset
 from .idx import idx_header, write_idx
 

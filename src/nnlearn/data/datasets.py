@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import temporary_path, write_text_atomic
+from .._files import temporary_path, write_text_atomic
 from .idx import GZIP_MAGIC, read_idx
+from .pixels import pixels_to_float
 
 MINI = "mnist-mini"
 DIGIT_NAMES = tuple(str(d) for d in range(10))
@@ -132,12 +133,6 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dataset="mn
         return np.eye(len(ds.class_names), dtype=np.float32)[t] if one_hot_label else t
 
     return (images(ds.x_train), labels(ds.t_train)), (images(ds.x_test), labels(ds.t_test))
-
-
-def pixels_to_float(x, out=None) -> np.ndarray:
-    """uint8 pixels as float32 in [0, 1]: x / 255 in float32, the one scaling nnlearn uses everywhere, so that
-    images normalized up front and batches normalized as they are drawn are bit-for-bit equal."""
-    return np.divide(x, np.float32(255.0), out=out, dtype=np.float32)
 
 
 def open_dataset(name, *, data_dir=None, download=True) -> Dataset:
