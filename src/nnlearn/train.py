@@ -122,7 +122,7 @@ def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:
 
 def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0.1, seed=0, sampling="choice",
         gradient="backprop", x_test=None, t_test=None, eval_every="epoch", progress=False, callbacks=(),
-        checkpoint=None, resume=None) -> History:
+        checkpoint=None, resume=None, on_step=None) -> History:
     """Train ``net`` by mini-batch gradient descent (section 4.5.2) and return its ``History``.
 
     x_train: (N, input_size) floats, or uint8 pixels, scaled to [0, 1] per batch exactly as
@@ -136,6 +136,8 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
     epoch's figures, and the live ``History`` under ``"history"``); one that returns True stops training.
     checkpoint: a file written atomically after every evaluation and on Ctrl-C.
     resume: a checkpoint file to continue from (same data, seed and settings).
+    on_step: a function called after every update as ``on_step(iteration, loss)``; one that returns True stops
+    training (a live view, or a pause: it may block).
     """
     if not isinstance(net, TwoLayerNet):
         raise ValueError(f"net must be a TwoLayerNet, got {type(net).__name__}")
@@ -207,6 +209,8 @@ def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0
                 bar.update(1)
                 if i % 50 == 0 or i == iters:
                     bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+            if on_step is not None and on_step(i, loss):
+                break
             if every is not None and (i % every == 0 or i == iters):
                 record = evaluation(i)
                 history.append(record)
