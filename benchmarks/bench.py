@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_info
 
 import nnlearn as nl
 from nnlearn.data.largedata import make_large
-from nnlearn.train import BackpropWorkspace, update
+from nnlearn.optimizers import SGD
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("NNLEARN_BENCH_DIR", "/tmp/nnlearn-bench"))
@@ -245,13 +245,14 @@ def measure_batches(directory: str, sampling: str, batches: int, repeats: int) -
     # the training step: what fit runs each iteration, timed in steady state on the same sampler and loader;
     # fit's fixed start-up (label check, the first epoch's order, the first block read) is reported apart
     net = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32)
-    workspace = BackpropWorkspace(net.params, 100)
+    optimizer = SGD(0.1)
 
     def train():
-        for _ in range(batches):
-            x_batch, t_batch = load(next(sampler))
-            _, grads = workspace.gradient(x_batch, t_batch)
-            update(net.params, grads, 0.1)
+        with net.reusing_buffers():
+            for _ in range(batches):
+                x_batch, t_batch = load(next(sampler))
+                _, grads = net.loss_and_gradient(x_batch, t_batch)
+                optimizer.update(net.params, grads)
 
     train()
     per_step = median_time(train, repeats) / batches

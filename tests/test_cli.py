@@ -31,7 +31,7 @@ def test_version_and_help(capsys):
 
 def test_usage_errors_exit_2(capsys):
     assert main(["train", "--iters", "0"]) == 2
-    assert "must be positive" in capsys.readouterr().err
+    assert "--iters: iters must be a positive integer, got 0" in capsys.readouterr().err
     assert main(["train", "--sampling", "random"]) == 2
     assert main(["no-such-command"]) == 2
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from book_reference import backprop
 
 import nnlearn as nl
-from nnlearn.network import backprop
 
 BOOK_W = np.array([[0.47355232, 0.9977393, 0.84668094], [0.85557411, 0.03563661, 0.69422093]])
 X = np.array([0.6, 0.9])
@@ -156,3 +156,88 @@ def test_bad_input_messages(call, message):
     with pytest.raises(ValueError) as err:
         call(net, x, t)
     assert message in str(err.value)
+
+
+# --- chapter 6's MultiLayerNet ------------------------------------------------------------------------------
+COMBINATIONS = [
+    {"activation": a, "weight_init_std": init, "weight_decay_lambda": wd, "use_dropout": do, "use_batchnorm": bn}
+    for a in ("relu", "sigmoid") for init in ("he", "xavier", 0.3)
+    for wd in (0.0, 0.1) for do in (False, True) for bn in (False, True)
+]
+
+
+@pytest.mark.parametrize("options", COMBINATIONS, ids=lambda o: "-".join(str(v) for v in o.values()))
+def test_multilayer_gradient_matches_numerical(options):
+    rng = np.random.default_rng(7)
+    net = nl.MultiLayerNet(5, [4, 3], 3, seed=1, **options)
+    for k in net.params:
+        net.params[k] += rng.normal(scale=0.1, size=net.params[k].shape)  # biases and γ, β off their start
+    x = rng.normal(size=(6, 5))
+    x[np.abs(x) < 0.05] = 0.3
+    t = rng.integers(0, 3, 6)
+    report = nl.gradient_check(net, x, t, atol=1e-6)
+    assert report.passed, str(report)
+    expected = {"W1", "b1", "W2", "b2", "W3", "b3"} | ({"gamma1", "beta1", "gamma2", "beta2"}
+                                                       if options["use_batchnorm"] else set())
+    assert {r.name for r in report.rows} == expected
+
+
+def test_gradient_check_fails_for_a_wrong_multilayer_gradient():
+    rng = np.random.default_rng(3)
+    net = nl.MultiLayerNet(4, [3], 2, seed=0, use_batchnorm=True)
+    x, t = rng.normal(size=(5, 4)), rng.integers(0, 2, 5)
+    right = net.gradient
+    net.gradient = lambda x, t: {k: (v * 1.01 if k == "gamma1" else v) for k, v in right(x, t).items()}
+    report = nl.gradient_check(net, x, t, atol=1e-9)
+    assert not report["gamma1"].passed and report["W1"].passed
+
+
+def test_sampled_gradient_check_compares_only_some_entries():
+    rng = np.random.default_rng(4)
+    net = nl.MultiLayerNet(30, [20], 5, seed=0)
+    x, t = rng.normal(size=(4, 30)), rng.integers(0, 5, 4)
+    report = nl.gradient_check(net, x, t, max_entries=10)
+    assert report.passed
+
+
+def test_weight_decay_adds_half_lambda_w_squared():
+    rng = np.random.default_rng(5)
+    plain = nl.MultiLayerNet(4, [3], 2, seed=0)
+    decayed = nl.MultiLayerNet(4, [3], 2, seed=0, weight_decay_lambda=0.5)
+    x, t = rng.normal(size=(5, 4)), rng.integers(0, 2, 5)
+    penalty = 0.25 * (np.sum(plain.params["W1"] ** 2) + np.sum(plain.params["W2"] ** 2))
+    assert decayed.loss(x, t) == pytest.approx(plain.loss(x, t) + penalty, rel=1e-12)
+
+
+def test_initial_weight_scales():
+    he = nl.MultiLayerNet(784, [500], 10, weight_init_std="he", seed=0)
+    xavier = nl.MultiLayerNet(784, [500], 10, weight_init_std="xavier", seed=0)
+    assert he.params["W1"].std() == pytest.approx(np.sqrt(2 / 784), rel=0.01)
+    assert xavier.params["W2"].std() == pytest.approx(np.sqrt(1 / 500), rel=0.05)
+
+
+def test_two_layer_net_is_the_book_network_of_layers():
+    net = nl.TwoLayerNet(784, 50, 10, seed=0)
+    assert list(net.layers) == ["Affine1", "Activation_function1", "Affine2"]
+    assert isinstance(net.layers["Activation_function1"], nl.Sigmoid)
+    assert repr(net) == "TwoLayerNet(784-50-10, sigmoid, float64, 39,760 parameters)"
+
+
+def test_architecture_round_trip_through_a_weights_file(tmp_path):
+    from nnlearn.network import network_from_weights
+
+    rng = np.random.default_rng(6)
+    net = nl.MultiLayerNet(6, [5, 4], 3, seed=2, use_batchnorm=True, use_dropout=True, dropout_ratio=0.2,
+                           activation="sigmoid", dtype=np.float32)
+    x, t = rng.normal(size=(8, 6)), rng.integers(0, 3, 8)
+    net.gradient(x, t)  # moves batchnorm's running averages off zero
+    nl.save_weights(tmp_path / "w.npz", {**net.params, **net.state}, {"architecture": net.architecture})
+    again = network_from_weights(*nl.load_weights(tmp_path / "w.npz"))
+    assert again.architecture == net.architecture and again.dtype == np.float32
+    np.testing.assert_array_equal(again.predict(x), net.predict(x))
+    # an old two-layer weights file (no architecture) is the book's TwoLayerNet
+    old = nl.TwoLayerNet(6, 5, 3, seed=0)
+    nl.save_weights(tmp_path / "old.npz", old.params, {"sizes": [6, 5, 3]})
+    rebuilt = network_from_weights(*nl.load_weights(tmp_path / "old.npz"))
+    assert type(rebuilt) is nl.TwoLayerNet
+    np.testing.assert_array_equal(rebuilt.predict(x), old.predict(x))

@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from book_reference import backprop
 
 import nnlearn as nl
-from nnlearn.network import backprop
 from nnlearn.train import CheckpointError, read_checkpoint
 
 
@@ -185,3 +185,54 @@ def test_integer_labels_are_used_as_they_are():
     for key in a.params:
         np.testing.assert_array_equal(a.params[key], b.params[key])
     assert ha.loss == hb.loss and ha.train_acc == hb.train_acc
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "adam", "lr": 0.01},
+    {"optimizer": "momentum", "lr": 0.05},
+    {"optimizer": "adam", "lr": 0.01, "augment": "shift", "sampling": "shuffle"},
+])
+def test_resume_is_bit_exact_with_optimizer_state_dropout_and_batchnorm(tmp_path, options):
+    (x, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    x, t = x[:600], t[:600]
+
+    def net():
+        return nl.MultiLayerNet(784, [20, 10], 10, seed=3, use_dropout=True, dropout_ratio=0.2, use_batchnorm=True,
+                                dtype=np.float32)
+
+    full = net()
+    nl.fit(full, x, t, iters=60, batch_size=30, seed=3, **options)
+    part, ckpt = net(), tmp_path / "c.npz"
+    nl.fit(part, x, t, iters=60, batch_size=30, seed=3, checkpoint=ckpt,
+           callbacks=[lambda r: r["epoch_iteration"] == 40], **options)
+    resumed = net()
+    history = nl.fit(resumed, x, t, iters=60, batch_size=30, seed=3, resume=ckpt, **options)
+    for key in full.params:
+        np.testing.assert_array_equal(resumed.params[key], full.params[key])
+    for key in full.state:
+        np.testing.assert_array_equal(resumed.state[key], full.state[key])
+    assert len(history.loss) == 60
+
+
+def test_epochs_setting_counts_whole_epochs():
+    x, t = blobs(300)
+    history = nl.fit(nl.TwoLayerNet(4, 5, 3, seed=0), x, t, epochs=3, batch_size=50)
+    assert history.iters == 18 and history.epoch == [1, 2, 3]
+
+
+def test_unknown_setting_is_named():
+    x, t = blobs(50)
+    with pytest.raises(ValueError, match="unexpected settings learning_rate"):
+        nl.fit(nl.TwoLayerNet(4, 5, 3, seed=0), x, t, learning_rate=0.1)
+
+
+def test_best_preset_learns_quickly():
+    """A short run of the preset's recipe (the full run is in the benchmark): ≥ 0.95 on mnist-mini's test split."""
+    from nnlearn.runs import build_network
+    from nnlearn.settings import preset
+
+    settings = preset("best").replace(epochs=8)
+    (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    net = build_network(settings, 784, 10)
+    history = nl.fit(net, x, t, x_test=xt, t_test=tt, **settings.scope("fit"))
+    assert history.test_acc[-1] >= 0.95

@@ -26,7 +26,10 @@ from .functions import (
 from .gradient import gradient_descent, numerical_diff, numerical_gradient
 from .history import History
 from .io import load_weights, save_weights
-from .network import GradientCheckReport, SimpleNet, TwoLayerNet, gradient_check, simpleNet
+from .layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
+from .network import GradientCheckReport, MultiLayerNet, SimpleNet, TwoLayerNet, gradient_check, simpleNet
+from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
+from .settings import TrainSettings
 from .train import TrainingDivergedError, evaluate, fit
 
 __all__ = [
@@ -35,7 +38,9 @@ __all__ = [
     "sum_squared_error", "mean_squared_error", "sum_square_error", "cross_entropy_error",
     "softmax_cross_entropy",
     "numerical_diff", "numerical_gradient", "gradient_descent",
-    "SimpleNet", "simpleNet", "TwoLayerNet", "gradient_check", "GradientCheckReport",
+    "SimpleNet", "simpleNet", "TwoLayerNet", "MultiLayerNet", "gradient_check", "GradientCheckReport",
+    "Affine", "Sigmoid", "Relu", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
+    "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "TrainSettings",
     "read_idx", "write_idx", "load_mnist", "open_dataset", "Dataset", "DatasetUnavailableError",
     "BatchSampler", "BatchLoader", "iter_chunks",
     "save_weights", "load_weights", "fit", "History", "TrainingDivergedError", "evaluate",

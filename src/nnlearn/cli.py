@@ -85,25 +85,60 @@ def positive(kind):
 
 
 # --- train ---------------------------------------------------------------------------------------------
+_PARSERS = {"int": int, "int | None": int, "float": float, "float | None": float, "str": str, "str | None": str}
+
+
+def _hidden_sizes(text: str) -> tuple:
+    try:
+        sizes = tuple(int(part) for part in text.replace("-", ",").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 50 or 256,128, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 50 or 256,128, got {text!r}")
+    return sizes
+
+
+def _add_settings_options(p: argparse.ArgumentParser) -> None:
+    """One option per field of TrainSettings (its help text, choices and type): the settings' one definition."""
+    import dataclasses
+
+    from .settings import TrainSettings
+
+    for f in dataclasses.fields(TrainSettings):
+        meta = f.metadata
+        if not meta["cli"]:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        shown = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+        default = f"; default {shown}" if f.default not in (None, False) and "default" not in meta["help"] else ""
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS, "help": meta["help"] + default}
+        if f.type == "bool":
+            p.add_argument(flag, action="store_true", **kwargs)
+            continue
+        if meta["choices"]:
+            kwargs["choices"] = meta["choices"]
+        elif f.type == "tuple":
+            kwargs["type"] = _hidden_sizes
+        else:
+            kwargs["type"] = _PARSERS.get(f.type, str)
+        if meta["metavar"]:
+            kwargs["metavar"] = meta["metavar"]
+        p.add_argument(flag, **kwargs)
+
+
 @command
 def _register_train(commands):
-    p = commands.add_parser("train", help="train the two-layer network (the book's recipe by default)",
-                            description="Train TwoLayerNet by mini-batch SGD (section 4.5) and save a run folder.")
-    p.add_argument("--dataset", default="mnist-mini",
-                   help="mnist-mini (default, offline), mnist, fashion-mnist, or a directory of IDX files")
-    p.add_argument("--data-dir", help="download cache (default: $NNLEARN_DATA or the user cache directory)")
-    p.add_argument("--hidden", type=positive(int), default=50, help="hidden units (default 50)")
-    p.add_argument("--iters", type=positive(int), default=10000, help="iterations (default 10000)")
-    p.add_argument("--batch-size", type=positive(int), default=100, help="mini-batch size (default 100)")
-    p.add_argument("--lr", type=positive(float), default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for weights and batches (default 0)")
-    p.add_argument("--sampling", choices=("choice", "shuffle", "blocks"), default="choice",
-                   help="choice: the book's random batches with replacement; shuffle: each sample once per epoch; "
-                        "blocks: a shuffle that reads files larger than memory sequentially")
-    p.add_argument("--gradient", choices=("backprop", "numerical"), default="backprop",
-                   help="backprop (chapter 5) or numerical central differences (chapter 4)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="float32 (default, about twice as fast) or float64 (the book's)")
+    p = commands.add_parser("train", help="train a network (the book's two-layer recipe by default)",
+                            description="Train by mini-batch gradient descent (section 4.5) and save a run folder. "
+                                        "Without options: the book's TwoLayerNet recipe; --preset best: chapter 6's "
+                                        "techniques.")
+    p.add_argument("--preset", choices=("book", "best"),
+                   help="start from a named recipe (book: section 4.5's; best: a ReLU network with Adam, batchnorm, "
+                        "dropout and shifted digits, ≥ 0.965 on mnist-mini); other options override it")
+    p.add_argument("--net", type=_hidden_sizes, metavar="784-H-...-10",
+                   help="the layer sizes, input to output (the hidden ones set --hidden; the ends must match "
+                        "the dataset)")
+    _add_settings_options(p)
     p.add_argument("--threads", type=positive(int), help="BLAS threads (default: all cores)")
     p.add_argument("--out", help="run folder (default runs/<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
@@ -111,23 +146,51 @@ def _register_train(commands):
     p.set_defaults(func=cmd_train)
 
 
+def train_settings(args):
+    """The TrainSettings an ``nnlearn train`` command line asks for (a preset, then the options given)."""
+    from .settings import TrainSettings, preset
+
+    given = {name: getattr(args, name) for name in TrainSettings.names() if hasattr(args, name)}
+    if "epochs" in given and "iters" in given:
+        raise UsageError("--epochs and --iters: pass one of them, not both")
+    if "iters" in given:
+        given["epochs"] = None  # --iters overrides a preset's epochs
+    if args.net is not None:
+        if len(args.net) < 3:
+            raise UsageError(f"--net: expected input-hidden...-output sizes like 784-50-10, got {args.net}")
+        if "hidden" in given:
+            raise UsageError("--net and --hidden: pass one of them, not both")
+        given["hidden"] = args.net[1:-1]
+    try:
+        base = preset(args.preset or "book")
+        return base.replace(**given)
+    except ValueError as exc:
+        raise UsageError(_option_message(str(exc))) from None
+
+
+def _option_message(message: str) -> str:
+    """'batch_size must be ...' as '--batch-size: batch_size must be ...': the option to fix, first."""
+    from .settings import TrainSettings
+
+    first = message.split(" ", 1)[0]
+    return f"--{first.replace('_', '-')}: {message}" if first in TrainSettings.names() else message
+
+
 def cmd_train(args) -> int:
     from .report import LiveReport, write_report
-    from .runs import RunFolder, TrainSettings, train_run
+    from .runs import RunFolder, train_run
 
     if args.resume:
         run = RunFolder.existing(args.resume)
         settings = run.settings()
     else:
-        settings = TrainSettings(dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
-                                 iters=args.iters, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                                 sampling=args.sampling, gradient=args.gradient, dtype=args.dtype)
+        settings = train_settings(args)
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         run = RunFolder.new(out)
     say = (lambda *a, **k: None) if args.quiet else print
     try:
         summary = train_run(run, settings, threads=args.threads, resume=bool(args.resume), say=say,
-                            progress=not args.quiet, on_epoch=LiveReport())
+                            progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net)
     except KeyboardInterrupt:
         print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
               f"  nnlearn train --resume {run.path}", file=sys.stderr)
@@ -184,18 +247,20 @@ def _register_evaluate(commands):
 
 
 def cmd_evaluate(args) -> int:
-    from .data.blockio import iter_chunks
     from .data.datasets import open_dataset
-    from .inference import accuracy_and_loss
     from .io import load_weights
+    from .network import network_from_weights
+    from .train import evaluate
 
     params, meta = load_weights(args.weights)
+    net = network_from_weights(params, meta)
     name = args.dataset or meta.get("dataset", "mnist-mini")
     ds = open_dataset(name, data_dir=args.data_dir)
-    if ds.x_test.shape[1] != params["W1"].shape[0]:
-        raise ValueError(f"{args.weights} takes {params['W1'].shape[0]} inputs but {name} images have "
+    if ds.x_test.shape[1] != net.sizes[0]:
+        raise ValueError(f"{args.weights} takes {net.sizes[0]} inputs but {name} images have "
                          f"{ds.x_test.shape[1]} pixels; pass a matching --dataset")
-    accuracy, loss, n = accuracy_and_loss(params, iter_chunks(ds.x_test, ds.t_test, dtype=params["W1"].dtype))
+    accuracy, loss = evaluate(net, ds.x_test, ds.t_test)
+    n = len(ds.t_test)
     if args.json:
         print(json.dumps({"accuracy": accuracy, "loss": loss, "n": n, "dataset": str(name)}))
     else:
@@ -215,14 +280,15 @@ def _register_predict(commands):
 def cmd_predict(args) -> int:
     from .data.datasets import FASHION_NAMES
     from .data.images import load_images
-    from .inference import predict
     from .io import load_weights
+    from .network import network_from_weights
 
     params, meta = load_weights(args.weights)
+    net = network_from_weights(params, meta)
     names = FASHION_NAMES if meta.get("dataset") == "fashion-mnist" else None
     for path in args.files:
         images = load_images(path)
-        probs = predict(params, images.astype(params["W1"].dtype))
+        probs = net.predict(images.astype(net.dtype))
         for i, p in enumerate(probs):
             top = np.argsort(p)[::-1][:3]
             label = f"{path}[{i}]" if len(probs) > 1 else path

@@ -27,11 +27,19 @@ def step_function(x):
     return (_numeric(x) > 0).astype(np.int_)
 
 
-def sigmoid(x):
-    """h(x) = 1 / (1 + exp(-x))  (section 3.2.4).  exp overflows to inf for x < -709 and gives 0, as it should."""
+def sigmoid(x, out=None):
+    """h(x) = 1 / (1 + exp(-x))  (section 3.2.4).  exp overflows to inf for x < -709 and gives 0, as it should.
+
+    ``out``: an array of ``x``'s shape and float dtype to write the result into (the layers' reused buffers).
+    """
     x = _numeric(x)
+    h = np.empty(x.shape, x.dtype if x.dtype.kind == "f" else np.float64) if out is None else out
+    np.negative(x, out=h, dtype=h.dtype)  # in h.dtype: the negative of a uint8 would wrap around
     with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
+        np.exp(h, out=h)
+    h += 1.0
+    np.reciprocal(h, out=h)
+    return h if h.ndim else h[()]
 
 
 def sigmoid_grad(x):
@@ -40,9 +48,9 @@ def sigmoid_grad(x):
     return (1.0 - s) * s
 
 
-def relu(x):
+def relu(x, out=None):
     """h(x) = max(0, x)  (section 3.2.7)."""
-    return np.maximum(0, _numeric(x))
+    return np.maximum(_numeric(x), 0, out=out)
 
 
 def identity_function(x):
@@ -50,15 +58,19 @@ def identity_function(x):
     return _numeric(x)
 
 
-def softmax(x):
+def softmax(x, out=None):
     """y_k = exp(a_k − max a) / Σ_i exp(a_i − max a)  (section 3.5.2), over the last axis.
 
     Subtracting the maximum changes nothing mathematically and keeps exp from overflowing.
-    A 1-D ``x`` is one sample; a 2-D ``x`` is a batch, one softmax per row.
+    A 1-D ``x`` is one sample; a 2-D ``x`` is a batch, one softmax per row.  ``out``: where to write it.
     """
     x = _numeric(x)
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    # ufunc.reduce: what np.max / np.sum call, without their Python wrapper (this runs every training step)
+    e = np.subtract(x, np.maximum.reduce(x, axis=-1, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=-1, keepdims=True)
+    return e
 
 
 def sum_squared_error(y, t):

@@ -17,7 +17,7 @@ def numerical_diff(f: Callable, x, h: float = 1e-4) -> float:
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def numerical_gradient(f: Callable, x, h: float = 1e-4) -> np.ndarray:
+def numerical_gradient(f: Callable, x, h: float = 1e-4, *, indices=None) -> np.ndarray:
     """∂f/∂x_i ≈ (f(x + h·e_i) − f(x − h·e_i)) / 2h for every entry of an array of any shape (section 4.4).
 
     ``x`` is changed in place one entry at a time and ``f(x)`` is called, so the book's idiom
@@ -26,6 +26,8 @@ def numerical_gradient(f: Callable, x, h: float = 1e-4) -> np.ndarray:
 
     An integer ``x`` cannot hold x + h; it is differentiated as a float64 copy (the book's code silently
     rounds the perturbation away and returns wrong values).  The result has ``x``'s shape and float dtype.
+    ``indices``: only these entries (index tuples) are differentiated, the rest of the result is 0 — a
+    gradient check of a large network samples its parameters this way.
     """
     _check_callable(f)
     h = positive_float("h", h)
@@ -33,12 +35,12 @@ def numerical_gradient(f: Callable, x, h: float = 1e-4) -> np.ndarray:
         x = as_numeric("x", x).astype(np.float64)
     else:
         as_numeric("x", x)
-    return _central_differences(f, x, h)
+    return _central_differences(f, x, h, indices)
 
 
-def _central_differences(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
+def _central_differences(f: Callable, x: np.ndarray, h: float, indices=None) -> np.ndarray:
     grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
+    for idx in np.ndindex(x.shape) if indices is None else indices:
         original = x[idx].copy()
         try:
             x[idx] = original + h

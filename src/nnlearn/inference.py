@@ -12,8 +12,8 @@ from importlib import resources
 import numpy as np
 
 from ._checks import as_float
-from .functions import cross_entropy_sum, sigmoid, softmax
 from .io import check_params, load_weights
+from .network import network_from_weights
 
 PRETRAINED = "pretrained_784_50_100_10.npz"
 
@@ -26,31 +26,13 @@ def init_network() -> dict:
 
 
 def predict(network: dict, x) -> np.ndarray:
-    """y = softmax(σ(σ(x W1 + b1) W2 + b2) ... Wn + bn): the forward pass of any sigmoid network."""
+    """y = softmax(σ(σ(x W1 + b1) W2 + b2) ... Wn + bn): the forward pass of a sigmoid network given as a dict
+    of its parameters, run by the same layers every nnlearn network is made of."""
     check_params(network, source="network")
+    net = network_from_weights(network)
     x = as_float("x", x)
-    layers = len(network) // 2
-    if x.shape[-1] != network["W1"].shape[0]:
-        raise ValueError(f"x has {x.shape[-1]} features but W1 takes {network['W1'].shape[0]}; "
-                         f"pass images flattened to {network['W1'].shape[0]} values")
-    return _forward(network, x, layers)
-
-
-def _forward(network: dict, x: np.ndarray, layers: int) -> np.ndarray:
-    z = x
-    for n in range(1, layers):
-        z = sigmoid(z @ network[f"W{n}"] + network[f"b{n}"])
-    return softmax(z @ network[f"W{layers}"] + network[f"b{layers}"])
-
-
-def accuracy_and_loss(network: dict, chunks) -> tuple[float, float, int]:
-    """(accuracy, mean cross-entropy, n) of ``network`` over (x, labels) chunks."""
-    check_params(network, source="network")
-    layers = len(network) // 2
-    hits, total, n = 0, 0.0, 0
-    for x, t in chunks:
-        y = _forward(network, x, layers)
-        hits += int(np.sum(np.argmax(y, axis=1) == t))
-        total += cross_entropy_sum(y, t)
-        n += len(t)
-    return hits / n, total / n, n
+    if x.shape[-1] != net.sizes[0]:
+        raise ValueError(f"x has {x.shape[-1]} features but W1 takes {net.sizes[0]}; "
+                         f"pass images flattened to {net.sizes[0]} values")
+    y = net.predict(x)
+    return y[0] if x.ndim == 1 else y  # one image in, one row of probabilities out, as in the book

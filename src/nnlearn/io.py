@@ -16,7 +16,7 @@ import numpy as np
 from ._files import atomic_write
 
 META_KEY = "meta"
-_PARAM_NAME = re.compile(r"^[Wb](\d+)$")
+_PARAM_NAME = re.compile(r"^(W|b|gamma|beta|running_mean|running_var)(\d+)$")
 
 
 def save_weights(path, params: dict, meta: dict | None = None, *, extra_arrays: dict | None = None) -> Path:
@@ -56,26 +56,38 @@ def load_weights(path, *, with_extra: bool = False):
 
 
 def check_params(params: dict, *, source: str) -> None:
-    """Names W1, b1, W2, b2, ... (consecutive layers), float arrays, and shapes that chain."""
+    """Names W1, b1, W2, b2, ... (consecutive layers), float arrays, and shapes that chain; batch
+    normalization's gamma{i}, beta{i}, running_mean{i}, running_var{i} of hidden layer i's width."""
     if not params:
         raise ValueError(f"{source} holds no parameters; expected W1, b1, W2, b2, ...")
     bad = [k for k in params if not _PARAM_NAME.match(k)]
     if bad:
         raise ValueError(f"{source} has unexpected entries {bad}; expected only W1, b1, W2, b2, ...")
-    layers = sorted({int(_PARAM_NAME.match(k).group(1)) for k in params})
+    layers = sorted({int(m.group(2)) for k in params if (m := _PARAM_NAME.match(k)) and m.group(1) == "W"})
     if layers != list(range(1, len(layers) + 1)) or any(f"{c}{n}" not in params for n in layers for c in "Wb"):
         raise ValueError(f"{source} has parameters {sorted(params)}; expected W1, b1, ..., Wn, bn with no gaps")
+    for name, a in params.items():
+        a = np.asarray(a)
+        if a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{source}: {name} has dtype {a.dtype}; weights must be float32 or float64")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{source}: {name} contains NaN or infinity; the weights are unusable")
     previous = None
     for n in layers:
         W, b = np.asarray(params[f"W{n}"]), np.asarray(params[f"b{n}"])
-        for name, a in ((f"W{n}", W), (f"b{n}", b)):
-            if a.dtype not in (np.float32, np.float64):
-                raise ValueError(f"{source}: {name} has dtype {a.dtype}; weights must be float32 or float64")
-            if not np.isfinite(a).all():
-                raise ValueError(f"{source}: {name} contains NaN or infinity; the weights are unusable")
         if W.ndim != 2 or b.shape != (W.shape[1],):
             raise ValueError(f"{source}: W{n} {W.shape} and b{n} {b.shape} do not fit; "
                              f"expected W{n} (inputs, units) and b{n} (units,)")
         if previous is not None and W.shape[0] != previous:
             raise ValueError(f"{source}: W{n} takes {W.shape[0]} inputs but layer {n - 1} has {previous} units")
         previous = W.shape[1]
+    for name in params:
+        kind, n = _PARAM_NAME.match(name).groups()
+        if kind in "Wb":
+            continue
+        n = int(n)
+        if n >= len(layers):
+            raise ValueError(f"{source}: {name} belongs to hidden layer {n}, but there are {len(layers) - 1}")
+        units = np.shape(params[f"W{n}"])[1]
+        if np.shape(params[name]) != (units,):
+            raise ValueError(f"{source}: {name} has shape {np.shape(params[name])}, expected ({units},)")

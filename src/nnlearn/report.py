@@ -19,7 +19,7 @@ from .data.datasets import open_dataset
 from .data.pixels import pixels_to_float
 from .history import History
 from .io import load_weights
-from .network import TwoLayerNet, gradient_check
+from .network import TwoLayerNet, gradient_check, network_from_weights
 from .plots import (
     accuracy_figure,
     confusion_matrix_figure,
@@ -43,14 +43,20 @@ FIGURES = {
 WIDE_FIGURES = {"misclassified.png", "weights.png"}
 
 
-def training_figures(history: History, params: dict, dataset, grad_check_samples: int = 10) -> dict:
+GRADIENT_CHECK_ENTRIES = 200
+"""Entries per parameter the report's gradient check compares for networks other than the book's (whose
+structured numerical gradient checks every entry in a second)."""
+
+
+def training_figures(history: History, net, dataset, grad_check_samples: int = 10) -> dict:
     """{file name: Figure} for a run: loss, accuracy, confusion, misclassified, weights, gradient check."""
-    net = TwoLayerNet.from_params(params)
+    params = net.params
     x_test = pixels_to_float(dataset.x_test)
     pred = np.argmax(net.predict(x_test), axis=1)
     true = np.asarray(dataset.t_test).astype(np.intp)
     names = [str(c) for c in dataset.class_names]
-    check = gradient_check(net, x_test[:grad_check_samples], true[:grad_check_samples])
+    sampled = None if isinstance(net, TwoLayerNet) else GRADIENT_CHECK_ENTRIES
+    check = gradient_check(net, x_test[:grad_check_samples], true[:grad_check_samples], max_entries=sampled)
     return {
         "loss.png": loss_figure(history.loss),
         "accuracy.png": accuracy_figure(history.epoch, history.train_acc, history.test_acc),
@@ -61,7 +67,7 @@ def training_figures(history: History, params: dict, dataset, grad_check_samples
     }
 
 
-def write_report(run_dir, *, dataset=None, history: History | None = None, params: dict | None = None,
+def write_report(run_dir, *, dataset=None, history: History | None = None, net=None,
                  in_progress: bool = False) -> Path:
     """Write the PNGs and ``report.html`` into ``run_dir``; returns the report's path."""
     run = RunFolder(Path(run_dir))
@@ -72,10 +78,10 @@ def write_report(run_dir, *, dataset=None, history: History | None = None, param
     history = history or run.read_history()
     if not history.epoch:
         raise ValueError(f"{run.path} has no finished epoch yet; run the report after the first epoch")
-    params = params or _latest_params(run)
+    net = net or _latest_network(run)
     dataset = dataset or open_dataset(settings.dataset, data_dir=settings.data_dir)
     images = {}
-    for name, fig in training_figures(history, params, dataset).items():
+    for name, fig in training_figures(history, net, dataset).items():
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110)
         images[name] = buf.getvalue()
@@ -86,10 +92,11 @@ def write_report(run_dir, *, dataset=None, history: History | None = None, param
     return run.path / REPORT
 
 
-def _latest_params(run: RunFolder) -> dict:
+def _latest_network(run: RunFolder):
     if (run.path / RunFolder.WEIGHTS).is_file():
-        return load_weights(run.path / RunFolder.WEIGHTS)[0]
-    return read_checkpoint(run.path / RunFolder.CHECKPOINT)[0]
+        return network_from_weights(*load_weights(run.path / RunFolder.WEIGHTS))
+    params, meta, _ = read_checkpoint(run.path / RunFolder.CHECKPOINT)
+    return network_from_weights(params, meta)
 
 
 def render_html(settings, config: dict, history: History, images: dict, in_progress: bool) -> str:
@@ -195,6 +202,6 @@ class LiveReport:
         if now - self.last < max(self.min_interval, 5 * self.cost):
             return
         write_report(run.path, dataset=dataset, history=record["history"],
-                     params={k: v.copy() for k, v in net.params.items()}, in_progress=True)
+                     net=net.copy(), in_progress=True)
         self.last = time.monotonic()
         self.cost = self.last - now

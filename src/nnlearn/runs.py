@@ -7,12 +7,10 @@ its PNGs).  Every file is written atomically.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,28 +20,9 @@ from ._version import __version__
 from .data.datasets import open_dataset
 from .history import History
 from .io import save_weights
-from .network import TwoLayerNet
+from .network import MultiLayerNet, TwoLayerNet
+from .settings import TrainSettings
 from .train import fit, read_checkpoint
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    dataset: str = "mnist-mini"
-    data_dir: str | None = None
-    hidden: int = 50
-    iters: int = 10000
-    batch_size: int = 100
-    lr: float = 0.1
-    seed: int = 0
-    sampling: str = "choice"
-    gradient: str = "backprop"
-    dtype: str = "float32"
-    weight_init_std: float = 0.01
-
-    def recipe(self) -> str:
-        return (f"784-{self.hidden}-10 sigmoid/softmax, {self.dtype}, {self.gradient} gradient, "
-                f"{self.iters:,} iterations of batch {self.batch_size} ({self.sampling}), lr {self.lr:g}, "
-                f"weight_init_std {self.weight_init_std:g}, seed {self.seed}")
 
 
 class RunFolder:
@@ -76,13 +55,13 @@ class RunFolder:
     def settings(self) -> TrainSettings:
         try:
             config = json.loads((self.path / self.CONFIG).read_text())
-            return TrainSettings(**config["settings"])
+            return TrainSettings.from_dict(config["settings"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{self.path / self.CONFIG} is unreadable ({exc}); the run folder is damaged") from None
 
     def write_config(self, settings: TrainSettings, dataset_description: str) -> None:
         config = {"nnlearn": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "settings": dataclasses.asdict(settings), "dataset": dataset_description,
+                  "settings": settings.to_dict(), "dataset": dataset_description,
                   "software": software_versions()}
         write_text_atomic(self.path / self.CONFIG, json.dumps(config, indent=2))
 
@@ -98,8 +77,8 @@ class RunFolder:
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path} is unreadable ({exc}); the run folder is damaged") from None
         if (self.path / self.CHECKPOINT).is_file():
-            _, meta, loss = read_checkpoint(self.path / self.CHECKPOINT)
-            return History.from_dict({**meta["history"], "loss": loss.tolist()})
+            _, meta, extra = read_checkpoint(self.path / self.CHECKPOINT)
+            return History.from_dict({**meta["history"], "loss": extra["loss"].tolist()})
         raise ValueError(f"{self.path} has no {self.HISTORY_JSON} or {self.CHECKPOINT}; "
                          "pass a run folder that nnlearn train has written at least one epoch to")
 
@@ -111,19 +90,33 @@ def software_versions() -> dict:
             "matplotlib": matplotlib.__version__, "platform": platform.platform()}
 
 
+def build_network(settings: TrainSettings, input_size: int, output_size: int) -> MultiLayerNet:
+    """The network ``settings`` describe: the book's ``TwoLayerNet`` for its recipe, else ``MultiLayerNet``."""
+    if settings.is_book_network():
+        return TwoLayerNet(input_size, settings.hidden[0], output_size, settings.init_scale, seed=settings.seed,
+                           dtype=settings.dtype)
+    return MultiLayerNet(input_size, list(settings.hidden), output_size, seed=settings.seed,
+                         **settings.network_kwargs())
+
+
 def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=False, say=print,
-              progress=True, on_epoch=None) -> str:
-    """Train as ``settings`` say, writing everything into ``run``; returns a one-paragraph summary."""
+              progress=True, on_epoch=None, net_sizes=None) -> str:
+    """Train as ``settings`` say, writing everything into ``run``; returns a one-paragraph summary.
+    net_sizes: the whole network's sizes as asked for (``--net``), checked against the dataset's."""
     ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
-    net = TwoLayerNet(ds.x_train.shape[1], settings.hidden, len(ds.class_names), settings.weight_init_std,
-                      seed=settings.seed, dtype=settings.dtype)
+    input_size, output_size = ds.x_train.shape[1], len(ds.class_names)
+    if net_sizes is not None and (net_sizes[0], net_sizes[-1]) != (input_size, output_size):
+        raise ValueError(f"--net {'-'.join(map(str, net_sizes))} does not fit {settings.dataset}: its images have "
+                         f"{input_size} pixels and {output_size} classes; pass --net {input_size}-...-{output_size}")
+    net = build_network(settings, input_size, output_size)
     if not resume:
         run.write_config(settings, ds.describe())
     say(f"dataset  {ds.describe()}")
-    say(f"recipe   {settings.recipe()}")
+    say(f"recipe   {settings.recipe(input_size, output_size)}")
     say(f"run      {run.path}{'  (resuming)' if resume else ''}")
     interactive = progress and sys.stdout.isatty()
-    table = EpochTable(settings.iters, write=_bar_safe_print if interactive else say)
+    iters = settings.epochs * max(len(ds.t_train) // settings.batch_size, 1) if settings.epochs else settings.iters
+    table = EpochTable(iters, write=_bar_safe_print if interactive else say)
     table.header()
 
     def each_epoch(record):
@@ -132,17 +125,14 @@ def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=F
         if on_epoch is not None:
             on_epoch(run, record, ds, net)
 
-    limits = _thread_limits(threads)
-    with limits:
-        history = fit(net, ds.x_train, ds.t_train, x_test=ds.x_test, t_test=ds.t_test, iters=settings.iters,
-                      batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
-                      sampling=settings.sampling, gradient=settings.gradient, progress=interactive,
-                      callbacks=[each_epoch], checkpoint=run.path / RunFolder.CHECKPOINT,
+    with _thread_limits(threads):
+        history = fit(net, ds.x_train, ds.t_train, x_test=ds.x_test, t_test=ds.t_test, **settings.scope("fit"),
+                      progress=interactive, callbacks=[each_epoch], checkpoint=run.path / RunFolder.CHECKPOINT,
                       resume=run.path / RunFolder.CHECKPOINT if resume else None)
-    meta = {"sizes": list(net.sizes), "dtype": str(net.dtype), "recipe": dataclasses.asdict(settings),
+    meta = {"architecture": net.architecture, "dtype": str(net.dtype), "recipe": settings.to_dict(),
             "dataset": str(settings.dataset), "seed": settings.seed, "nnlearn": __version__,
             "test_accuracy": history.test_acc[-1], "train_accuracy": history.train_acc[-1]}
-    save_weights(run.path / RunFolder.WEIGHTS, net.params, meta)
+    save_weights(run.path / RunFolder.WEIGHTS, {**net.params, **net.state}, meta)
     run.write_history(history)
     return (f"done: {history.iters:,} iterations in {history.elapsed[-1]:.1f} s; "
             f"train accuracy {history.train_acc[-1]:.4f}, test accuracy {history.test_acc[-1]:.4f}\n"

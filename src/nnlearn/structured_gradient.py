@@ -31,13 +31,18 @@ CHUNK = 4096
 """Non-zero inputs processed at once: bounds the temporary arrays to a few MB."""
 
 
-def two_layer_numerical_gradient(params: dict, x: np.ndarray, labels: np.ndarray, h: float) -> dict:
-    """Central differences of the book's loss for every parameter; float64 ``params`` and ``x``."""
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+def two_layer_numerical_gradient(net, x: np.ndarray, labels: np.ndarray, h: float) -> dict:
+    """Central differences of the book's loss for every parameter of a float64 ``TwoLayerNet`` and ``x``.
+
+    The unperturbed pass is the network's own layers (Affine1 → Sigmoid → Affine2); the perturbed rows are
+    then recomputed from its pieces as described above.
+    """
+    affine1, activation, affine2 = (net.layers[k] for k in ("Affine1", "Activation_function1", "Affine2"))
+    W2 = net.params["W2"]
     n = x.shape[0]
-    a1 = x @ W1 + b1
-    z1 = sigmoid(a1)
-    a2 = z1 @ W2 + b2
+    a1 = affine1.forward(x).copy()
+    z1 = activation.forward(a1)
+    a2 = affine2.forward(z1)
     s = np.exp(a2 - a2.max(axis=1, keepdims=True))
     rows = np.arange(n)
     state = _Logits(s=s, S=s.sum(axis=1), s_t=s[rows, labels], labels=labels)

@@ -3,7 +3,7 @@
 Each iteration is the chapter's four steps: (1) draw a mini-batch, (2) compute the gradient,
 (3) update the parameters, (4) repeat; every epoch (max(N // batch_size, 1) iterations, counted in
 integers) the accuracy on the training and test data is recorded.  A checkpoint holds everything needed to
-continue bit for bit: the weights, the iteration, the sampler's RNG state and the history so far.
+continue bit for bit: the weights, the optimizer's state, the iteration, the RNG states and the history.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import time
 
 import numpy as np
 
-from ._checks import check_batch, labels_from_target, positive_float, positive_int
+from ._checks import check_batch, labels_from_target, positive_int
 from ._version import __version__
+from .data.augment import RandomShift
 from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
-from .functions import CEE_DELTA
 from .history import History
-from .inference import accuracy_and_loss
 from .io import load_weights, save_weights
-from .network import PARAM_NAMES, TwoLayerNet
+from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
+from .optimizers import Optimizer, make_optimizer
+from .settings import TrainSettings
 
 PRECONVERT_LIMIT = 1 << 30
 """Float images of another dtype than the net's are converted once when that takes at most this many bytes.
@@ -45,179 +46,199 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed from."""
 
 
-class BackpropWorkspace:
-    """``TwoLayerNet``'s backpropagation (the same arithmetic as ``network.backprop``) into reused buffers.
-
-    A training step otherwise spends most of its time allocating temporaries and in NumPy call overhead;
-    here every array of the step is allocated once, and each operation writes into its buffer (``out=``).
-    """
-
-    def __init__(self, params: dict, batch_size: int):
-        d, h = params["W1"].shape
-        k = params["W2"].shape[1]
-        dt = params["W1"].dtype
-        self.params = params
-        self.a1 = np.empty((batch_size, h), dt)   # x W1 + b1, then z1 = sigmoid(a1)
-        self.one_minus = np.empty((batch_size, h), dt)
-        self.a2 = np.empty((batch_size, k), dt)   # z1 W2 + b2, then y = softmax(a2), then dy
-        self.row = np.empty((batch_size, 1), dt)
-        self.da1 = np.empty((batch_size, h), dt)
-        self.grads = {name: np.empty_like(params[name]) for name in PARAM_NAMES}
-        self.flat_rows = np.arange(batch_size) * k
-
-    def gradient(self, x: np.ndarray, t: np.ndarray):
-        """(loss, grads) for a batch: loss is the book's cross-entropy of the forward pass."""
-        p, g = self.params, self.grads
-        n = x.shape[0]
-        z1, y, row, one_minus, da1 = self.a1[:n], self.a2[:n], self.row[:n], self.one_minus[:n], self.da1[:n]
-        # forward: z1 = sigmoid(x W1 + b1);  y = softmax(z1 W2 + b2)
-        np.matmul(x, p["W1"], out=z1)
-        z1 += p["b1"]
-        np.negative(z1, out=z1)
-        np.exp(z1, out=z1)
-        z1 += 1.0
-        np.reciprocal(z1, out=z1)
-        np.matmul(z1, p["W2"], out=y)
-        y += p["b2"]
-        np.maximum.reduce(y, axis=1, keepdims=True, out=row)  # ufunc.reduce: np.max/np.sum minus the wrapper
-        y -= row
-        np.exp(y, out=y)
-        np.add.reduce(y, axis=1, keepdims=True, out=row)
-        y /= row
-        target = self.flat_rows[:n] + t
-        picked = y.take(target)
-        loss = -float(np.add.reduce(np.log(picked + CEE_DELTA))) / n
-        # backward: dy = (y − t)/N;  da1 = (dy W2ᵀ) ⊙ (1 − z1) ⊙ z1
-        dy = y
-        dy.put(target, picked - 1)
-        dy /= n
-        np.matmul(dy, p["W2"].T, out=da1)
-        np.subtract(1.0, z1, out=one_minus)
-        da1 *= one_minus
-        da1 *= z1
-        np.matmul(x.T, da1, out=g["W1"])
-        np.add.reduce(da1, axis=0, out=g["b1"])
-        np.matmul(z1.T, dy, out=g["W2"])
-        np.add.reduce(dy, axis=0, out=g["b2"])
-        return loss, g
-
-
-def update(params: dict, grads: dict, lr: float) -> None:
-    """θ ← θ − η ∂L/∂θ  (eq. 4.7), in place; the gradient buffers are used as scratch."""
-    for name in PARAM_NAMES:
-        step = np.multiply(grads[name], lr, out=grads[name]) if grads[name].dtype == params[name].dtype \
-            else lr * grads[name]
-        params[name] -= step
-
-
 def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:
-    """(accuracy, loss) of a ``TwoLayerNet`` or a params dict over a whole dataset, in chunks, so memory
-    stays bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows."""
-    params = net.params if isinstance(net, TwoLayerNet) else net
-    dtype = params["W1"].dtype
-    x, labels = _training_data(x, t, params["W1"].shape[0], params[f"W{len(params) // 2}"].shape[1], dtype, "x")
-    accuracy, loss, _ = accuracy_and_loss(params, iter_chunks(x, labels, chunk, dtype))
+    """(accuracy, loss) of a network (or a params dict) over a whole dataset, in chunks, so memory stays
+    bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows."""
+    if not isinstance(net, MultiLayerNet):
+        net = network_from_weights(net)
+    x, labels = _training_data(x, t, net.sizes[0], net.sizes[-1], net.dtype, "x")
+    accuracy, loss, _ = accuracy_and_loss(net, iter_chunks(x, labels, chunk, net.dtype))
     return accuracy, loss
 
 
-def fit(net: TwoLayerNet, x_train, t_train, *, iters=10000, batch_size=100, lr=0.1, seed=0, sampling="choice",
-        gradient="backprop", x_test=None, t_test=None, eval_every="epoch", progress=False, callbacks=(),
-        checkpoint=None, resume=None, on_step=None) -> History:
+def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optimizer=None, progress=False,
+        callbacks=(), checkpoint=None, resume=None, on_step=None, **settings) -> History:
     """Train ``net`` by mini-batch gradient descent (section 4.5.2) and return its ``History``.
 
     x_train: (N, input_size) floats, or uint8 pixels, scaled to [0, 1] per batch exactly as
     ``load_mnist(normalize=True)`` would (fastest, and may be memory-mapped: nothing is converted up front).
-    t_train: integer labels or one-hot rows.  sampling: ``"choice"`` (the book), ``"shuffle"``, or
-    ``"blocks"`` (a shuffle that reads a memory-mapped file sequentially; see ``nnlearn.batches``).
-    gradient: ``"backprop"`` or ``"numerical"`` (``net.numerical_gradient``).
-    eval_every: ``"epoch"``, a number of iterations, None (only after the last iteration) or ``"never"``
-    (no evaluation, no checkpoint: for timing, or for data too large to evaluate whole).
+    t_train: integer labels or one-hot rows.  x_test, t_test: data evaluated with the training data.
+
+    settings: the ``"fit"`` fields of ``nnlearn.settings.TrainSettings``, by keyword, with its defaults
+    (the book's): ``iters`` (or ``epochs``), ``batch_size``, ``optimizer`` (a name) and ``lr``, ``seed``,
+    ``sampling`` (``"choice"``, the book's; ``"shuffle"``; ``"blocks"``, a shuffle that reads a memory-mapped
+    file sequentially), ``gradient`` (``"backprop"`` or ``"numerical"``), ``augment`` (``"none"`` or
+    ``"shift"``), ``eval_every`` (``"epoch"``, a number of iterations, None: only after the last iteration,
+    or ``"never"``: no evaluation and no checkpoint, for timing or data too large to evaluate whole).
+    optimizer: a name (``"sgd"``, the default, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
+    ``"adam"``) with ``lr``, or an ``nnlearn.optimizers`` instance (then pass no ``lr``).
     progress: show a tqdm bar.  callbacks: functions called with each evaluation's record (a dict with the
     epoch's figures, and the live ``History`` under ``"history"``); one that returns True stops training.
     checkpoint: a file written atomically after every evaluation and on Ctrl-C.
-    resume: a checkpoint file to continue from (same data, seed and settings).
+    resume: a checkpoint file to continue from (same data and settings).
     on_step: a function called after every update as ``on_step(iteration, loss)``; one that returns True stops
     training (a live view, or a pause: it may block).
     """
-    if not isinstance(net, TwoLayerNet):
-        raise ValueError(f"net must be a TwoLayerNet, got {type(net).__name__}")
-    d, _, k = net.sizes
-    x_train, labels = _training_data(x_train, t_train, d, k, net.dtype)
-    iters = positive_int("iters", iters)
-    batch_size = positive_int("batch_size", batch_size)
-    lr = positive_float("lr", lr)
-    if gradient not in ("backprop", "numerical"):
-        raise ValueError(f"gradient must be 'backprop' or 'numerical', got {gradient!r}")
-    if (x_test is None) != (t_test is None):
-        raise ValueError("pass both x_test and t_test, or neither")
-    if x_test is not None:
-        x_test, t_test = _training_data(x_test, t_test, d, k, net.dtype, name="x_test")
-    n = len(labels)
-    iter_per_epoch = max(n // batch_size, 1)
-    if eval_every == "never":
-        every = None
-    elif eval_every == "epoch":
-        every = iter_per_epoch
-    else:
-        every = iters if eval_every is None else positive_int("eval_every", eval_every)
-    sampler = BatchSampler(n, batch_size, sampling, seed=seed)
-    load = BatchLoader(x_train, labels, batch_size, net.dtype, sampler=sampler)
-    history = History(iters=iters, iter_per_epoch=iter_per_epoch)
-    start, elapsed_before = 0, 0.0
-    recipe = {"iters": iters, "batch_size": batch_size, "lr": lr, "seed": seed, "sampling": sampling,
-              "gradient": gradient, "n_train": n, "eval_every": every or 0}
+    if not isinstance(net, MultiLayerNet):
+        raise ValueError(f"net must be a TwoLayerNet or MultiLayerNet, got {type(net).__name__}")
+    run = _Run(net, x_train, t_train, x_test, t_test, optimizer, settings)
     if resume is not None:
-        start, elapsed_before, history = _restore(resume, net, sampler, recipe)
-    workspace = BackpropWorkspace(net.params, batch_size)
-
-    def evaluation(i: int) -> dict:
-        train_acc, train_loss, _ = accuracy_and_loss(net.params, iter_chunks(x_train, labels, dtype=net.dtype))
-        test_acc, test_loss, _ = (accuracy_and_loss(net.params, iter_chunks(x_test, t_test, dtype=net.dtype))
-                                  if x_test is not None else (None, None, None))
-        return {"epoch": i // iter_per_epoch, "epoch_iteration": i, "train_loss": train_loss,
-                "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-                "elapsed": elapsed_before + time.perf_counter() - t0}
-
-    def save(i: int) -> None:
-        if checkpoint is not None:
-            _save_checkpoint(checkpoint, net, sampler, history, recipe, i,
-                             elapsed_before + time.perf_counter() - t0)
-
-    bar = _progress_bar(iters, start, progress)
-    t0 = time.perf_counter()
-    i = start
+        run.restore(resume)
+    bar = _progress_bar(run.iters, run.iteration, progress)
     # exp overflowing to inf is how sigmoid reaches 0; a diverging run is caught by the loss check below
-    with _InterruptFlag() as interrupt, _closing(bar), np.errstate(over="ignore", invalid="ignore"):
-        while i < iters:
+    with _InterruptFlag() as interrupt, _closing(bar), net.reusing_buffers(), \
+            np.errstate(over="ignore", invalid="ignore"):
+        while run.iteration < run.iters:
             if interrupt.requested:  # checked between steps, so a checkpoint never holds half a step
-                save(i)
+                run.save(checkpoint)
                 raise KeyboardInterrupt
-            batch_mask = next(sampler)                                  # 1. a mini-batch
-            x_batch, t_batch = load(batch_mask)
-            if gradient == "backprop":                                  # 2. the gradient
-                loss, grads = workspace.gradient(x_batch, t_batch)
-            else:
-                loss, grads = net.loss(x_batch, t_batch), net.numerical_gradient(x_batch, t_batch)
-            update(net.params, grads, lr)                               # 3. the update
-            i += 1                                                      # 4. repeat
-            history.loss.append(loss)
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"the loss became {loss} at iteration {i}; training stopped. The learning rate lr={lr:g} "
-                    f"is too large for this network: try lr={lr / 10:g}", history)
-            if bar is not None:
-                bar.update(1)
-                if i % 50 == 0 or i == iters:
-                    bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
-            if on_step is not None and on_step(i, loss):
+            x_batch, t_batch = run.next_batch()                         # 1. a mini-batch
+            loss, grads = run.gradient(x_batch, t_batch)               # 2. the gradient
+            run.optimizer.update(net.params, grads)                     # 3. the update
+            run.iteration += 1                                          # 4. repeat
+            run.record_loss(loss, bar)
+            if on_step is not None and on_step(run.iteration, loss):
                 break
-            if every is not None and (i % every == 0 or i == iters):
-                record = evaluation(i)
-                history.append(record)
-                save(i)
-                if any([bool(cb({**record, "history": history})) for cb in callbacks]):
+            if run.evaluation_due():
+                record = run.evaluate()
+                run.save(checkpoint)
+                if any([bool(cb({**record, "history": run.history})) for cb in callbacks]):
                     break
-    return history
+    return run.history
+
+
+class _Run:
+    """What one ``fit`` call works with: validated data and settings, the sampler, the optimizer, the history.
+    Kept beside ``fit`` so that the loop itself reads as the chapter's four steps."""
+
+    def __init__(self, net, x_train, t_train, x_test, t_test, optimizer, settings):
+        unknown = set(settings) - set(TrainSettings.names("fit"))
+        if unknown:
+            raise ValueError(f"fit() got unexpected settings {', '.join(sorted(unknown))}; "
+                             f"it takes {', '.join(TrainSettings.names('fit'))}")
+        if isinstance(optimizer, Optimizer):
+            if settings.get("lr") is not None:
+                raise ValueError("pass either optimizer=<an Optimizer> or an optimizer name and lr, not both")
+            settings = {**settings, "optimizer": optimizer.name, "lr": optimizer.lr}
+        elif optimizer is not None:
+            settings = {**settings, "optimizer": optimizer}
+        self.settings = s = TrainSettings(**settings)
+        self.net = net
+        d, k = net.sizes[0], net.sizes[-1]
+        self.x_train, self.labels = _training_data(x_train, t_train, d, k, net.dtype)
+        if (x_test is None) != (t_test is None):
+            raise ValueError("pass both x_test and t_test, or neither")
+        self.test = None if x_test is None else _training_data(x_test, t_test, d, k, net.dtype, name="x_test")
+        n = len(self.labels)
+        self.iter_per_epoch = max(n // s.batch_size, 1)
+        self.iters = s.epochs * self.iter_per_epoch if s.epochs else s.iters
+        if s.eval_every == "never":
+            self.every = None
+        elif s.eval_every == "epoch":
+            self.every = self.iter_per_epoch
+        else:
+            self.every = self.iters if s.eval_every is None else positive_int("eval_every", s.eval_every)
+        self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed)
+        self.load = BatchLoader(self.x_train, self.labels, s.batch_size, net.dtype, sampler=self.sampler)
+        self.augment = RandomShift(d, seed=[s.seed, 1]) if s.augment == "shift" else None
+        self.optimizer = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(s.optimizer, s.lr)
+        self.history = History(iters=self.iters, iter_per_epoch=self.iter_per_epoch)
+        self.recipe = {**{k: v for k, v in s.scope("fit").items() if k != "epochs"}, "iters": self.iters,
+                       "n_train": n, "eval_every": self.every or 0}
+        self.iteration, self.elapsed_before, self.t0 = 0, 0.0, time.perf_counter()
+
+    # --- the steps ----------------------------------------------------------------------------------
+    def next_batch(self):
+        x_batch, t_batch = self.load(next(self.sampler))
+        return (self.augment(x_batch) if self.augment is not None else x_batch), t_batch
+
+    def gradient(self, x_batch, t_batch):
+        if self.settings.gradient == "backprop":
+            return self.net.loss_and_gradient(x_batch, t_batch)
+        grads = self.net.numerical_gradient(x_batch, t_batch)
+        loss = self.net.loss(x_batch, t_batch, train_flg=True)
+        return loss, {k: g.astype(self.net.dtype, copy=False) for k, g in grads.items()}
+
+    def record_loss(self, loss: float, bar) -> None:
+        self.history.loss.append(loss)
+        if not math.isfinite(loss):
+            lr = self.optimizer.lr
+            raise TrainingDivergedError(
+                f"the loss became {loss} at iteration {self.iteration}; training stopped. The learning rate "
+                f"lr={lr:g} is too large for this network: try lr={lr / 10:g}", self.history)
+        if bar is not None:
+            bar.update(1)
+            if self.iteration % 50 == 0 or self.iteration == self.iters:
+                bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+
+    def evaluation_due(self) -> bool:
+        return self.every is not None and (self.iteration % self.every == 0 or self.iteration == self.iters)
+
+    def evaluate(self) -> dict:
+        net, dtype = self.net, self.net.dtype
+        train_acc, train_loss, _ = accuracy_and_loss(net, iter_chunks(self.x_train, self.labels, dtype=dtype))
+        test_acc, test_loss = None, None
+        if self.test is not None:
+            test_acc, test_loss, _ = accuracy_and_loss(net, iter_chunks(*self.test, dtype=dtype))
+        record = {"epoch": self.iteration // self.iter_per_epoch, "epoch_iteration": self.iteration,
+                  "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
+                  "elapsed": self.elapsed()}
+        self.history.append(record)
+        return record
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t0
+
+    # --- checkpoints --------------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Everything resuming needs, in one file written atomically."""
+        if path is None:
+            return
+        opt_meta, opt_arrays = self.optimizer.state()
+        meta = {"kind": "nnlearn-checkpoint", "nnlearn": __version__, "iteration": self.iteration,
+                "elapsed": self.elapsed(), "recipe": self.recipe, "sampler": self.sampler.state(),
+                "architecture": self.net.architecture, "dtype": str(self.net.dtype),
+                "net_rng": self.net.rng.bit_generator.state, "optimizer": opt_meta,
+                "augment": self.augment.state() if self.augment is not None else None,
+                "history": {**self.history.to_dict(), "loss": None}}
+        extra = {"loss": np.asarray(self.history.loss, dtype=np.float64),
+                 **{f"opt.{k}": v for k, v in opt_arrays.items()}}
+        save_weights(path, {**self.net.params, **self.net.state}, meta, extra_arrays=extra)
+
+    def restore(self, path) -> None:
+        params, meta, extra = read_checkpoint(path)
+        saved = meta["recipe"]
+        changed = [f"{key}={saved.get(key)!r} (now {value!r})" for key, value in self.recipe.items()
+                   if saved.get(key) != value]
+        if changed:
+            raise CheckpointError(f"cannot resume {path}: it was made with {', '.join(changed)}; "
+                                  "resume with the same settings and data")
+        if meta.get("architecture") != self.net.architecture or meta["dtype"] != str(self.net.dtype):
+            raise CheckpointError(f"cannot resume {path}: it holds a {meta['dtype']} network "
+                                  f"{meta.get('architecture')}, not {self.net.dtype} {self.net.architecture}")
+        if meta["iteration"] >= self.iters:
+            raise CheckpointError(f"{path} is a finished run ({meta['iteration']} of {self.iters} iterations); "
+                                  "nothing to resume — start a new run or raise --iters")
+        state = {k: params.pop(k) for k in list(params) if k in self.net.state}
+        self.net.load_params(params, state)
+        self.net.rng.bit_generator.state = meta["net_rng"]
+        self.sampler.restore(meta["sampler"])
+        if self.augment is not None:
+            self.augment.restore(meta["augment"])
+        self.optimizer.restore(meta["optimizer"], {k[4:]: v for k, v in extra.items() if k.startswith("opt.")})
+        self.history = History.from_dict({**meta["history"], "loss": extra["loss"].tolist()})
+        self.iteration, self.elapsed_before = int(meta["iteration"]), float(meta["elapsed"])
+
+
+def read_checkpoint(path) -> tuple[dict, dict, dict]:
+    """(arrays, meta, extra arrays) of a checkpoint, with a clear error for anything else."""
+    try:
+        params, meta, extra = load_weights(path, with_extra=True)
+    except ValueError as exc:
+        raise CheckpointError(f"cannot resume: {exc}") from None
+    if meta.get("kind") != "nnlearn-checkpoint" or "loss" not in extra:
+        raise CheckpointError(f"cannot resume: {path} is a weights file, not a training checkpoint")
+    return params, meta, extra
 
 
 def _training_data(x, t, features, classes, dtype, name="x_train"):
@@ -273,42 +294,3 @@ def _progress_bar(total: int, initial: int, progress):
     size = shutil.get_terminal_size((100, 24))
     return tqdm(total=total, initial=initial, unit="it", ncols=size.columns or 100, nrows=size.lines or 24,
                 leave=True, desc="training")
-
-
-# --- checkpoints ---------------------------------------------------------------------------------
-def _save_checkpoint(path, net, sampler, history, recipe, iteration, elapsed) -> None:
-    meta = {"kind": "nnlearn-checkpoint", "nnlearn": __version__, "iteration": iteration, "elapsed": elapsed,
-            "recipe": recipe, "sampler": sampler.state(), "sizes": net.sizes, "dtype": str(net.dtype),
-            "history": {**history.to_dict(), "loss": None}}
-    save_weights(path, net.params, meta, extra_arrays={"loss": np.asarray(history.loss, dtype=np.float64)})
-
-
-def read_checkpoint(path) -> tuple[dict, dict, np.ndarray]:
-    """(params, meta, loss per iteration) of a checkpoint, with a clear error for anything else."""
-    try:
-        params, meta, extra = load_weights(path, with_extra=True)
-    except ValueError as exc:
-        raise CheckpointError(f"cannot resume: {exc}") from None
-    if meta.get("kind") != "nnlearn-checkpoint" or "loss" not in extra:
-        raise CheckpointError(f"cannot resume: {path} is a weights file, not a training checkpoint")
-    return params, meta, extra["loss"]
-
-
-def _restore(path, net, sampler, recipe):
-    params, meta, loss = read_checkpoint(path)
-    saved = meta["recipe"]
-    changed = [f"{key}={saved.get(key)!r} (now {recipe[key]!r})" for key in recipe if saved.get(key) != recipe[key]]
-    if changed:
-        raise CheckpointError(f"cannot resume {path}: it was made with {', '.join(changed)}; "
-                              "resume with the same settings and data")
-    if tuple(meta["sizes"]) != net.sizes or meta["dtype"] != str(net.dtype):
-        raise CheckpointError(f"cannot resume {path}: it holds a {meta['dtype']} network of sizes "
-                              f"{tuple(meta['sizes'])}, not {net.dtype} {net.sizes}")
-    if meta["iteration"] >= recipe["iters"]:
-        raise CheckpointError(f"{path} is a finished run ({meta['iteration']} of {recipe['iters']} iterations); "
-                              "nothing to resume — start a new run or raise --iters")
-    for name in PARAM_NAMES:
-        net.params[name][...] = params[name]
-    sampler.restore(meta["sampler"])
-    history = History.from_dict({**meta["history"], "loss": loss.tolist()})
-    return int(meta["iteration"]), float(meta["elapsed"]), history

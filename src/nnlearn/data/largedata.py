@@ -13,21 +13,9 @@ import numpy as np
 
 from .._checks import positive_int, rng_from
 from .._files import atomic_write
+from .augment import MAX_SHIFT, shifted
 from .datasets import STANDARD_NAMES, open_dataset
 from .idx import idx_header, write_idx
-
-MAX_SHIFT = 2
-
-
-def shifted(images: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
-    """Each (28, 28) image moved by (dy, dx) pixels, zero-filled where it moved away."""
-    n, h, w = images.shape
-    pad = MAX_SHIFT
-    padded = np.zeros((n, h + 2 * pad, w + 2 * pad), dtype=images.dtype)
-    padded[:, pad:pad + h, pad:pad + w] = images
-    rows = (pad - dy)[:, None] + np.arange(h)[None, :]
-    cols = (pad - dx)[:, None] + np.arange(w)[None, :]
-    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
 def make_large(out_dir, samples: int, *, source="mnist-mini", seed=0, chunk: int = 20_000, progress=None,
