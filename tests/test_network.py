@@ -175,7 +175,9 @@ def test_multilayer_gradient_matches_numerical(options):
     x = rng.normal(size=(6, 5))
     x[np.abs(x) < 0.05] = 0.3
     t = rng.integers(0, 3, 6)
-    report = nl.gradient_check(net, x, t, atol=1e-6)
+    # The numerical side differentiates the loss with the book's 1e-7 inside the log, backprop the loss without
+    # it: they differ by up to 1e-7/y_t relative (1e-5 where a target's probability is 0.01), not more.
+    report = nl.gradient_check(net, x, t, atol=2e-5)
     assert report.passed, str(report)
     expected = {"W1", "b1", "W2", "b2", "W3", "b3"} | ({"gamma1", "beta1", "gamma2", "beta2"}
                                                        if options["use_batchnorm"] else set())
@@ -188,7 +190,7 @@ def test_gradient_check_fails_for_a_wrong_multilayer_gradient():
     x, t = rng.normal(size=(5, 4)), rng.integers(0, 2, 5)
     right = net.gradient
     net.gradient = lambda x, t: {k: (v * 1.01 if k == "gamma1" else v) for k, v in right(x, t).items()}
-    report = nl.gradient_check(net, x, t, atol=1e-9)
+    report = nl.gradient_check(net, x, t, atol=2e-5)
     assert not report["gamma1"].passed and report["W1"].passed
 
 
@@ -196,8 +198,9 @@ def test_sampled_gradient_check_compares_only_some_entries():
     rng = np.random.default_rng(4)
     net = nl.MultiLayerNet(30, [20], 5, seed=0)
     x, t = rng.normal(size=(4, 30)), rng.integers(0, 5, 4)
-    report = nl.gradient_check(net, x, t, max_entries=10)
+    report = nl.gradient_check(net, x, t, max_entries=10, atol=2e-5)
     assert report.passed
+    assert len({r.worst_index for r in report.rows}) > 1
 
 
 def test_weight_decay_adds_half_lambda_w_squared():

@@ -56,7 +56,10 @@ def training_figures(history: History, net, dataset, grad_check_samples: int = 1
     true = np.asarray(dataset.t_test).astype(np.intp)
     names = [str(c) for c in dataset.class_names]
     sampled = None if isinstance(net, TwoLayerNet) else GRADIENT_CHECK_ENTRIES
-    check = gradient_check(net, x_test[:grad_check_samples], true[:grad_check_samples], max_entries=sampled)
+    # the numerical side keeps the book's 1e-7 inside the log and backprop does not: 1e-7/y_t apart, which for
+    # a network sure of its answers (y_t near 1) is far below 1e-6, but not for every network
+    check = gradient_check(net, x_test[:grad_check_samples], true[:grad_check_samples], max_entries=sampled,
+                           atol=1e-6 if sampled is None else 1e-5)
     return {
         "loss.png": loss_figure(history.loss),
         "accuracy.png": accuracy_figure(history.epoch, history.train_acc, history.test_acc),
