@@ -120,11 +120,7 @@ class AdaGrad(Optimizer):
     def step(self, key, p, g, scratch):
         h = self.slot["h"][key]
         h += np.multiply(g, g, out=scratch)
-        np.sqrt(h, out=scratch)
-        scratch += 1e-7
-        np.divide(g, scratch, out=scratch)
-        scratch *= self.lr
-        p -= scratch
+        _adaptive_step(p, g, h, self.lr, scratch)
 
 
 class RMSprop(Optimizer):
@@ -138,11 +134,7 @@ class RMSprop(Optimizer):
         np.multiply(g, g, out=scratch)
         scratch *= 1 - self.decay_rate
         h += scratch
-        np.sqrt(h, out=scratch)
-        scratch += 1e-7
-        np.divide(g, scratch, out=scratch)
-        scratch *= self.lr
-        p -= scratch
+        _adaptive_step(p, g, h, self.lr, scratch)
 
 
 class Adam(Optimizer):
@@ -161,11 +153,16 @@ class Adam(Optimizer):
         np.multiply(g, g, out=scratch)
         scratch *= 1 - self.beta2
         v += scratch
-        np.sqrt(v, out=scratch)
-        scratch += 1e-7
-        np.divide(m, scratch, out=scratch)
-        scratch *= lr_t
-        p -= scratch
+        _adaptive_step(p, m, v, lr_t, scratch)
+
+
+def _adaptive_step(p, step, h, lr, scratch) -> None:
+    """W ← W − η · step / (√h + 1e-7): the update AdaGrad, RMSprop and Adam share, computed in ``scratch``."""
+    np.sqrt(h, out=scratch)
+    scratch += 1e-7
+    np.divide(step, scratch, out=scratch)
+    scratch *= lr
+    p -= scratch
 
 
 OPTIMIZERS = {cls.name: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
