@@ -231,7 +231,7 @@ def test_best_preset_learns_quickly():
     from nnlearn.runs import build_network
     from nnlearn.settings import preset
 
-    settings = preset("best").replace(epochs=8)
+    settings = preset("best").replace(epochs=10)
     (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset="mnist-mini")
     net = build_network(settings, 784, 10)
     history = nl.fit(net, x, t, x_test=xt, t_test=tt, **settings.scope("fit"))
