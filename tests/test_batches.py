@@ -293,3 +293,50 @@ def test_block_after_the_last_is_the_next_epochs_first():
     one_block = nl.BatchSampler(100, 10, "blocks", seed=0, block_rows=128)
     next(one_block)
     assert one_block.block_after(0) is None  # the only block: already in hand
+
+
+# --- a mapped file that changes underfoot --------------------------------------------------------------
+
+TRUNCATE_CHILD = """
+import json, os, sys
+import numpy as np
+import nnlearn as nl
+from nnlearn.data import blockio
+path, large, how = json.loads(sys.argv[1])
+if large:
+    blockio.RELEASE_ABOVE_BYTES = 0  # as if the file were larger than memory: batches read through the mapping
+mm = nl.read_idx(path, mmap=True).reshape(3000, -1)
+loader = nl.BatchLoader(mm, np.zeros(3000, np.uint8), 100, np.float32)
+loader(np.arange(100))
+if how == "truncate":
+    os.truncate(path, 1000)
+else:  # what `cp other path` does: the same file, emptied and written again
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[::-1])
+for call in (lambda: loader(np.arange(2900, 3000)), lambda: list(nl.iter_chunks(mm, np.zeros(3000), 500))):
+    try:
+        call()
+        print("read")
+    except nl.NnlearnError as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.parametrize("large", [False, True])
+@pytest.mark.parametrize("how", ["truncate", "rewrite"])
+def test_mapped_file_changed_underfoot_is_an_error_not_sigbus(tmp_path, large, how):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    write_idx(path, np.random.default_rng(0).integers(0, 256, (3000, 28, 28), dtype=np.uint8))
+    result = subprocess.run([sys.executable, "-c", TRUNCATE_CHILD, json.dumps([str(path), large, how])],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-1500:]}"
+    lines = result.stdout.splitlines()
+    # training batches come from memory when the file is small (nothing to notice); never from a changed file
+    assert lines[0] == "read" if not large else lines[0].startswith("DatasetChangedError")
+    assert lines[1].startswith("DatasetChangedError") and str(path) in lines[1]
+    assert isinstance(nl.DatasetChangedError("x"), OSError)

@@ -1,9 +1,14 @@
 """Datasets: the embedded digits, the download path against a local HTTP server, directories of IDX files."""
 
+import contextlib
 import gzip
 import hashlib
 import http.server
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -281,3 +286,269 @@ def test_timeout_is_reported(tmp_path):
         assert "timed out" in str(err.value) and url in str(err.value)
     finally:
         listener.close()
+
+
+# --- hostile mirrors ------------------------------------------------------------------------------------
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 whose ``respond(request_path, send)`` writes whatever bytes it likes."""
+
+    def __init__(self, respond):
+        self.respond, self.stop = respond, threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                request += data
+            path = request.split(b" ")[1].decode()
+            with contextlib.suppress(OSError):  # the client hung up, as it should
+                self.respond(path, conn.sendall, self.stop)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def make(respond):
+        servers.append(RawServer(respond))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def small_spec(raw, url):
+    """The 'mnist' entry for the generated files, with ``url`` as its only mirror."""
+    return replace(REMOTE["mnist"], sha256={p: hashlib.sha256(b).hexdigest() for p, b in raw.items()},
+                   sizes={p: len(b) for p, b in raw.items()}, mirrors_env="NNLEARN_TEST_NO_SUCH_VARIABLE",
+                   default_mirrors=(url,))
+
+
+def test_downloaded_gzip_bomb_is_stopped_in_bounded_memory(raw_server, tmp_path):
+    """A mirror serving a 2 MB gzip that inflates to 2 GiB: stopped just past the file's known size, in a
+    process capped at 1 GiB, and the message says so."""
+    from hostile import gzip_bomb, run_capped
+
+    raw = fake_parts()
+    bomb = gzip_bomb(raw["train_images"][:16], 2 << 30)
+
+    def respond(path, send, stop):
+        send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")  # no length announced to refuse it by
+        send(bomb)
+
+    server = raw_server(respond)
+    spec = small_spec(raw, server.url + "/")
+    code = ("from dataclasses import replace\n"
+            "import nnlearn\nfrom nnlearn.data import datasets\n"
+            "spec = replace(datasets.REMOTE['mnist'], sha256=ARGS[0], sizes=ARGS[1], default_mirrors=(ARGS[2],),"
+            " mirrors_env='NNLEARN_TEST_NO_SUCH_VARIABLE')\n"
+            "from pathlib import Path\n"
+            "try:\n"
+            "    datasets.fetch(spec, Path(ARGS[3]))\n"
+            "except nnlearn.DatasetUnavailableError as exc:\n"
+            "    print('refused:', exc)\n")
+    result = run_capped(code, spec.sha256, spec.sizes, server.url + "/", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"inflates to more than the expected {len(raw['train_images']):,} bytes" in result.stdout
+    assert not list(tmp_path.iterdir())
+
+
+def test_download_larger_than_expected_is_stopped(raw_server, tmp_path):
+    raw = fake_parts()
+    sent = []
+
+    def respond(path, send, stop):
+        if "announce" in path:
+            send(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n")
+        else:  # no length: the body ends when the connection closes
+            send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+        for _ in range(10_000):  # 640 MB of raw bytes, unless the client hangs up
+            send(bytes(64 << 10))
+            sent.append(1)
+
+    server = raw_server(respond)
+    spec = replace(small_spec(raw, server.url + "/announce/"), default_mirrors=(server.url + "/announce/",
+                                                                                server.url + "/silent/"))
+    with pytest.raises(nl.DatasetUnavailableError) as err:
+        datasets.fetch(spec, tmp_path, timeout=5)
+    message = str(err.value)
+    assert "announces 10,000,000,000 bytes" in message
+    assert "sent more than the" in message and "stopped" in message
+    assert len(sent) < 1000  # the client hung up after a few blocks (plus socket buffers), long before 640 MB
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_dripping_mirror_is_abandoned_at_the_deadline(raw_server, tmp_path, where):
+    """One byte every 0.2 s never trips a 2 s read timeout; the 1.5 s deadline per file ends it."""
+    raw = fake_parts()
+
+    def respond(path, send, stop):
+        head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(50))
+        if where == "body":
+            body = gzip.compress(raw["train_images"])
+            send(head + b"Content-Length: %d\r\n\r\n" % len(body))
+            head = body
+        while head and not stop.is_set():
+            send(head[:1])
+            head = head[1:]
+            time.sleep(0.2)
+
+    server = raw_server(respond)
+    spec = small_spec(raw, server.url + "/")
+    start = time.perf_counter()
+    with pytest.raises(nl.DatasetUnavailableError, match=r"abandoned after the 1.5 s deadline for one file"):
+        datasets.fetch(spec, tmp_path, timeout=2, deadline=1.5)
+    assert time.perf_counter() - start < 6
+
+
+HOSTILE_RESPONSES = {
+    "/status/": b"HTTP/1.1 OK-ish\r\n\r\n",
+    "/garbage/": b"\x00\x01\xff binary\r\nnonsense\x1b[31m\r\n\r\n",
+    "/incomplete/": b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n\x1f\x8b\x08\x00",
+    "/headers/": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"\r\n",
+    "/loop/": b"HTTP/1.1 302 Found\r\nLocation: /loop/x\r\nContent-Length: 0\r\n\r\n",
+    "/chunked/": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n",
+    "/longline/": b"HTTP/1.1 200 OK\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+    "/empty/": b"",
+}
+
+
+def test_every_http_failure_is_one_line_and_the_next_mirror_is_tried(raw_server, fake_mnist, tmp_path):
+    raw, good = fake_mnist
+
+    def respond(path, send, stop):
+        send(HOSTILE_RESPONSES["/" + path.split("/")[1] + "/"])
+
+    server = raw_server(respond)
+    mirrors = tuple(server.url + p for p in HOSTILE_RESPONSES)
+    spec = replace(REMOTE["mnist"], mirrors_env="NNLEARN_TEST_NO_SUCH_VARIABLE", default_mirrors=mirrors)
+    with pytest.raises(nl.DatasetUnavailableError) as err:
+        datasets.fetch(spec, tmp_path, timeout=3, deadline=10)
+    message = str(err.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert all(message.count(server.url + p) == 1 for p in HOSTILE_RESPONSES)
+    # the same mirrors before a good one: each fails in its line and the good one serves the file
+    spec = replace(spec, default_mirrors=(*mirrors, good.url + "/m/"))
+    files = datasets.fetch(spec, tmp_path, timeout=3, deadline=10)
+    assert files["train_images"].read_bytes() == raw["train_images"]
+
+
+def test_killed_download_leaves_no_orphan(tmp_path):
+    """A download killed with SIGKILL leaves its temporary file; the next fetch removes it."""
+    raw = fake_parts()
+    drip = threading.Event()
+
+    def respond(path, send, stop):
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + bytes(5000))
+        drip.set()
+        while not stop.is_set():
+            time.sleep(0.1)
+
+    server = RawServer(respond)
+    try:
+        spec = small_spec(raw, server.url + "/")
+        code = ("import json, sys\nfrom dataclasses import replace\nfrom pathlib import Path\n"
+                "from nnlearn.data import datasets\n"
+                "a = json.loads(sys.argv[1])\n"
+                "spec = replace(datasets.REMOTE['mnist'], sha256=a[0], sizes=a[1], default_mirrors=(a[2],),"
+                " mirrors_env='NNLEARN_TEST_NO_SUCH_VARIABLE')\n"
+                "datasets.fetch(spec, Path(a[3]))\n")
+        child = subprocess.Popen([sys.executable, "-c", code,
+                                  json.dumps([spec.sha256, spec.sizes, server.url + "/", str(tmp_path)])])
+        try:
+            deadline = time.monotonic() + 30
+            while not [p for p in tmp_path.glob(".*.tmp")] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            child.kill()
+            child.wait()
+        orphans = list(tmp_path.glob(".*.tmp"))
+        assert orphans, "the child never started writing"
+    finally:
+        server.close()
+    # a temporary file of a process that is still alive (a concurrent download) is left alone
+    alive = tmp_path / f".train-labels-idx1-ubyte.{os.getpid()}.0123abcd.tmp"
+    alive.write_bytes(b"")
+    _, good = None, Server({f"/m/{STANDARD_NAMES[p]}.gz": gzip.compress(b) for p, b in raw.items()})
+    try:
+        datasets.fetch(replace(spec, default_mirrors=(good.url + "/m/",)), tmp_path)
+    finally:
+        good.close()
+    assert [p.name for p in tmp_path.glob(".*.tmp")] == [alive.name]
+
+
+@pytest.mark.parametrize("how", ["same size, new bytes", "marker of other bytes"])
+def test_cached_file_is_trusted_only_for_the_bytes_verified(fake_mnist, tmp_path, monkeypatch, how):
+    raw, server = fake_mnist
+    monkeypatch.setenv("NNLEARN_MNIST_MIRRORS", server.url + "/m/")
+    nl.load_mnist(data_dir=tmp_path)
+    target = tmp_path / "mnist" / "train-images-idx3-ubyte"
+    marker = target.with_name(target.name + ".sha256")
+    tampered = bytearray(raw["train_images"])
+    tampered[500] ^= 0xFF
+    if how == "same size, new bytes":
+        saved = marker.read_bytes()
+        target.write_bytes(bytes(tampered))
+        marker.write_bytes(saved)
+    else:  # a marker written for the good bytes, copied beside other bytes
+        other = tmp_path / "elsewhere"
+        other.write_bytes(bytes(tampered))
+        target.unlink()
+        other.rename(target)
+    requests = len(server.requests)
+    (x, _), _ = nl.load_mnist(normalize=False, data_dir=tmp_path)
+    np.testing.assert_array_equal(x, np.frombuffer(raw["train_images"], np.uint8, offset=16).reshape(30, 784))
+    assert len(server.requests) == requests + 1  # re-checked, found wrong, downloaded again
+    # a file whose fingerprint changed but whose bytes are still right is re-checked, not downloaded
+    os.utime(target, ns=(1, 1))
+    nl.load_mnist(data_dir=tmp_path)
+    assert len(server.requests) == requests + 1
+
+
+def test_labels_beyond_the_classes_are_refused(tmp_path):
+    raw = fake_parts(n_train=12, n_test=4)
+    labels = bytearray(raw["test_labels"])
+    labels[8 + 2] = 10
+    raw["test_labels"] = bytes(labels)
+    for part, data in raw.items():
+        (tmp_path / STANDARD_NAMES[part]).write_bytes(data)
+    with pytest.raises(ValueError, match=r"test label 2 is 10 but the dataset has 10 classes \(0..9\)"):
+        nl.load_mnist(dataset=str(tmp_path))
+
+
+def test_gzip_bomb_in_a_dataset_directory_is_refused(tmp_path):
+    from hostile import gzip_bomb
+
+    raw = fake_parts(n_train=12, n_test=4)
+    for part, data in raw.items():
+        (tmp_path / STANDARD_NAMES[part]).write_bytes(data)
+    (tmp_path / STANDARD_NAMES["train_labels"]).unlink()
+    (tmp_path / (STANDARD_NAMES["train_labels"] + ".gz")).write_bytes(gzip_bomb(raw["train_labels"], 64 << 20))
+    with pytest.raises(nl.ResourceLimitError, match="inflates to more than the 20 bytes its IDX header declares"):
+        nl.load_mnist(dataset=str(tmp_path))

@@ -112,3 +112,46 @@ def test_soft_targets_follow_the_formula():
     """A t of y's shape is used in Σ t log(y + 1e-7) as it is, so label smoothing works."""
     t = np.full(10, 0.1)
     assert nl.cross_entropy_error(Y1, t) == pytest.approx(-np.sum(0.1 * np.log(Y1 + 1e-7)), rel=1e-14)
+
+
+# --- narrow and integer dtypes, and targets that are not one-hot ----------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint32, np.int64, np.float16, np.bool_])
+def test_activations_compute_narrow_dtypes_in_float64(dtype):
+    values = np.array([1, 100, 0, 1], dtype=dtype) if dtype is not np.bool_ else np.array([True, False])
+    exact = values.astype(np.float64)
+    for fn, formula in ((nl.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
+                        (nl.softmax, lambda a: np.exp(a - a.max()) / np.exp(a - a.max()).sum()),
+                        (nl.relu, lambda a: np.maximum(a, 0))):
+        out = fn(values)
+        assert out.dtype == np.float64, fn.__name__
+        np.testing.assert_allclose(out, formula(exact), rtol=1e-12)
+
+
+def test_sigmoid_of_uint8_is_not_wrapped():
+    """-x of uint8 200 is 56 in uint8 arithmetic: the book's formula would give 1/(1+e^56) ≈ 0."""
+    np.testing.assert_allclose(nl.sigmoid(np.array([1, 200], dtype=np.uint8)), [0.7310585786, 1.0])
+
+
+def test_losses_compute_float16_in_float64():
+    y16 = np.array([[0.1, 0.7, 0.2]], dtype=np.float16)
+    assert nl.cross_entropy_error(y16, [1]) == -np.log(np.float64(y16[0, 1]) + 1e-7)
+
+
+@pytest.mark.parametrize(("t", "what"), [
+    ([[0, 0, 0]], "sum to 0"),
+    ([[1, 1, 0]], "sum to 2"),
+    ([[-1, 1, 1]], "smallest -1"),
+    ([[0.5, 0.6, -0.1]], "smallest -0.1"),
+])
+@pytest.mark.parametrize("loss", [nl.cross_entropy_error, nl.sum_squared_error, nl.softmax_cross_entropy])
+def test_target_of_ys_shape_must_be_one_hot(loss, t, what):
+    with pytest.raises(nl.InputError) as err:
+        loss(np.array([[0.2, 0.5, 0.3]]), np.array(t))
+    assert "row 0 is not one-hot" in str(err.value) and what in str(err.value)
+
+
+def test_probabilities_above_one_are_refused():
+    with pytest.raises(nl.InputError, match=r"holds 3, outside \[0, 1\], but must be probabilities"):
+        nl.cross_entropy_error(np.array([[3.0, 0.0]]), [0])

@@ -111,3 +111,36 @@ def test_bad_input_messages(call, message):
     with pytest.raises(ValueError) as err:
         call()
     assert message in str(err.value)
+
+
+# --- dtypes that cannot hold x + h ----------------------------------------------------------------------
+
+
+def test_float16_input_is_differentiated_in_float64():
+    grad = nl.numerical_gradient(function_2, np.array([3.0, 4.0], dtype=np.float16))
+    assert grad.dtype == np.float64
+    np.testing.assert_allclose(grad, [6, 8], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.float16])
+def test_book_idiom_with_an_array_that_cannot_hold_h_is_refused(dtype):
+    """net.W that cannot be perturbed, read through the network: the book's code returns zeros."""
+    holder = {"W": np.array([[1, 2], [3, 4]], dtype=dtype)}
+    with pytest.raises(nl.InputError, match="f's value never changed") as err:
+        nl.numerical_gradient(lambda _w: float(np.sum(holder["W"].astype(float) ** 3)), holder["W"])
+    assert "astype(float)" in str(err.value)
+
+
+def test_zero_gradient_of_integer_input_is_not_mistaken_for_that():
+    np.testing.assert_array_equal(nl.numerical_gradient(function_2, np.array([0, 0])), [0, 0])
+
+
+def test_entry_too_large_to_perturb_is_refused():
+    with pytest.raises(nl.InputError, match=r"x\[1\] = 1e\+13 is so large that x \+ h rounds back to it in float64"):
+        nl.numerical_gradient(function_2, np.array([1.0, 1e13]))
+
+
+def test_gradient_descent_of_float16_runs_in_float64():
+    x = nl.gradient_descent(function_2, np.array([-3.0, 4.0], dtype=np.float16), lr=0.1, step_num=100)
+    assert x.dtype == np.float64
+    np.testing.assert_allclose(x, np.array([-3.0, 4.0]) * 0.8**100, rtol=1e-6)

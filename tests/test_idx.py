@@ -100,3 +100,40 @@ def test_write_rejects_unstorable(tmp_path):
     with pytest.raises(ValueError, match="1 to 255 dimensions"):
         write_idx(tmp_path / "a", np.float32(1.0))
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+# --- hostile gzip files --------------------------------------------------------------------------------
+
+
+def test_gzip_bomb_is_refused_in_bounded_memory(tmp_path):
+    """A header that declares 60,000 images followed by 2 GiB of zeros: refused one byte past the
+    declared 47 MB, in a process that may not use more than 1 GiB."""
+    from hostile import gzip_bomb, run_capped
+
+    header = bytes([0, 0, 8, 3]) + struct.pack(">III", 60000, 28, 28)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip_bomb(header, 2 << 30))
+    result = run_capped("import nnlearn\n"
+                        "try:\n"
+                        "    nnlearn.read_idx(ARGS[0])\n"
+                        "except nnlearn.ResourceLimitError as exc:\n"
+                        "    print('refused:', exc)\n", str(path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and "more than the 47,040,016 bytes its IDX header declares" in result.stdout
+
+
+def test_gzip_declaring_more_than_the_limit_is_refused_before_reading(tmp_path):
+    from nnlearn.data.idx import GUNZIP_LIMIT
+
+    path = tmp_path / "huge.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + struct.pack(">III", 4_000_000_000, 28, 28)))
+    with pytest.raises(ValueError, match=f"more than the {GUNZIP_LIMIT:,} nnlearn decompresses") as err:
+        read_idx(path)
+    assert "gunzip -k huge.gz" in str(err.value)
+
+
+def test_gzip_shorter_than_its_header_is_truncated(tmp_path):
+    path = tmp_path / "short.gz"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 1]) + struct.pack(">I", 10) + bytes(4)))
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)

@@ -94,3 +94,87 @@ def test_init_network_is_chapter_3s_network():
     np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-6)
     with pytest.raises(ValueError, match="x has 100 features but W1 takes 784"):
         predict(network, np.zeros((1, 100)))
+
+
+# --- hostile archives -----------------------------------------------------------------------------------
+
+
+def npy_bytes(array) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_header(shape, descr="<f8") -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def zip_bomb(path, meta, shape):
+    """W1 of ``shape`` in float64 (about 1.9 GB of zeros, declared consistently in the zip and .npy
+    headers, 2 MB on disk) beside a valid b1 and metadata."""
+    from hostile import deflate_zeros, deflated, zip_with_members
+
+    header = npy_header(shape)
+    c = __import__("zlib").compressobj(9, 8, -15)
+    stream = c.compress(header) + c.flush(2) + deflate_zeros(2 << 30)  # 2 = Z_SYNC_FLUSH
+    declared = len(header) + int(np.prod(shape)) * 8
+    members = {"W1.npy": (stream, declared, 0), "b1.npy": deflated(npy_bytes(np.zeros(shape[1])))}
+    if meta is not None:
+        members["meta.npy"] = deflated(npy_bytes(np.array(json.dumps(meta))))
+    zip_with_members(path, members)
+
+
+@pytest.mark.parametrize(("meta", "message"), [
+    ({"sizes": [784, 10]}, "W1 has shape (784, 300000) but the metadata's layer sizes give (784, 10)"),
+    ({"architecture": {"input_size": 784, "hidden_size_list": [], "output_size": 10}}, "give (784, 10)"),
+    (None, "declares more than 1,073,741,824 bytes of arrays"),
+])
+def test_zip_bomb_is_refused_before_inflating(tmp_path, meta, message):
+    from hostile import run_capped
+
+    path = tmp_path / "bomb.npz"
+    zip_bomb(path, meta, (784, 300000))
+    result = run_capped("import nnlearn\n"
+                        "try:\n"
+                        "    nnlearn.load_weights(ARGS[0])\n"
+                        "except nnlearn.InputError as exc:\n"
+                        "    print('refused:', exc)\n", str(path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused:" in result.stdout and message in result.stdout
+
+
+def test_npy_header_that_disagrees_with_the_zip_is_refused(tmp_path):
+    """A .npy header declaring 8 TB in a 100-byte member: numpy would allocate what the header says."""
+    from hostile import deflated, zip_with_members
+
+    zip_with_members(tmp_path / "w.npz", {"W1.npy": deflated(npy_header((1_000_000, 1_000_000)) + bytes(16)),
+                                          "b1.npy": deflated(npy_bytes(np.zeros(3)))})
+    with pytest.raises(nl.ResourceLimitError, match=r"declares shape \(1000000, 1000000\) of float64"):
+        nl.load_weights(tmp_path / "w.npz")
+
+
+def test_entry_the_metadata_does_not_name_is_refused(tmp_path):
+    p = params()
+    nl.save_weights(tmp_path / "w.npz", p, {"sizes": [6, 4]})
+    with pytest.raises(nl.InputError, match="entry 'W2' that its metadata's layer sizes do not name"):
+        nl.load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("how", ["predict", "accuracy_and_loss", "evaluate"])
+def test_weights_with_non_finite_outputs_are_refused(how):
+    from nnlearn.inference import accuracy_and_loss
+
+    p = {k: v.astype(np.float32) for k, v in params().items()}
+    p["W2"][:] = 3e38  # finite, but their sum in z W2 overflows float32
+    x = np.ones((3, 6), np.float32)
+    calls = {"predict": lambda: predict(p, x),
+             "accuracy_and_loss": lambda: accuracy_and_loss(p, [(x, np.array([0, 1, 2]))]),
+             "evaluate": lambda: nl.evaluate(p, x, np.array([0, 1, 2]))}
+    with pytest.raises(nl.InputError, match=r"NaN or infinite outputs \(their largest entry, 3e\+38"):
+        calls[how]()

@@ -3,45 +3,47 @@
 The book's names, importable from one place::
 
     from nnlearn import cross_entropy_error, numerical_gradient, TwoLayerNet, load_mnist
+
+Each name is imported from its module when first used, so ``import nnlearn`` (and the ``nnlearn`` command's
+start-up, which a Ctrl-C may interrupt) does not load NumPy and the rest before they are needed.
 """
 
-from ._version import __version__
-from .data.batches import BatchLoader, BatchSampler
-from .data.blockio import iter_chunks
-from .data.datasets import Dataset, DatasetUnavailableError, load_mnist, open_dataset
-from .data.idx import read_idx, write_idx
-from .functions import (
-    cross_entropy_error,
-    identity_function,
-    mean_squared_error,
-    relu,
-    sigmoid,
-    sigmoid_grad,
-    softmax,
-    softmax_cross_entropy,
-    step_function,
-    sum_square_error,
-    sum_squared_error,
-)
-from .gradient import gradient_descent, numerical_diff, numerical_gradient
-from .history import History
-from .io import load_weights, save_weights
-from .layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
-from .network import GradientCheckReport, MultiLayerNet, SimpleNet, TwoLayerNet, gradient_check, simpleNet
-from .optimizers import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop
-from .settings import TrainSettings
-from .train import TrainingDivergedError, evaluate, fit
+import importlib
 
-__all__ = [
-    "__version__",
-    "step_function", "sigmoid", "sigmoid_grad", "relu", "identity_function", "softmax",
-    "sum_squared_error", "mean_squared_error", "sum_square_error", "cross_entropy_error",
-    "softmax_cross_entropy",
-    "numerical_diff", "numerical_gradient", "gradient_descent",
-    "SimpleNet", "simpleNet", "TwoLayerNet", "MultiLayerNet", "gradient_check", "GradientCheckReport",
-    "Affine", "Sigmoid", "Relu", "SoftmaxWithLoss", "Dropout", "BatchNormalization",
-    "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "TrainSettings",
-    "read_idx", "write_idx", "load_mnist", "open_dataset", "Dataset", "DatasetUnavailableError",
-    "BatchSampler", "BatchLoader", "iter_chunks",
-    "save_weights", "load_weights", "fit", "History", "TrainingDivergedError", "evaluate",
-]
+from ._version import __version__
+
+_EXPORTS = {
+    "data.batches": ("BatchLoader", "BatchSampler"),
+    "data.blockio": ("iter_chunks",),
+    "data.datasets": ("Dataset", "load_mnist", "open_dataset"),
+    "data.idx": ("read_idx", "write_idx"),
+    "errors": ("NnlearnError", "InputError", "CheckpointError", "ResourceLimitError", "DatasetChangedError",
+               "DatasetUnavailableError", "FolderBusyError", "TrainingDivergedError"),
+    "functions": ("step_function", "sigmoid", "sigmoid_grad", "relu", "identity_function", "softmax",
+                  "sum_squared_error", "mean_squared_error", "sum_square_error", "cross_entropy_error",
+                  "softmax_cross_entropy"),
+    "gradient": ("numerical_diff", "numerical_gradient", "gradient_descent"),
+    "history": ("History",),
+    "io": ("save_weights", "load_weights"),
+    "layers": ("Affine", "Sigmoid", "Relu", "SoftmaxWithLoss", "Dropout", "BatchNormalization"),
+    "network": ("SimpleNet", "simpleNet", "TwoLayerNet", "MultiLayerNet", "gradient_check", "GradientCheckReport"),
+    "optimizers": ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"),
+    "settings": ("TrainSettings",),
+    "train": ("fit", "evaluate"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *_MODULE_OF]
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nnlearn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # imported once; later lookups are ordinary attribute reads
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_MODULE_OF})

@@ -2,7 +2,12 @@
 
 Activations work element-wise (``softmax`` along the last axis) on arrays of any shape.
 Losses take the network output ``y`` (one sample as a 1-D vector, or a batch as (N, K)) and a target ``t``
-that is either integer class labels or an array of ``y``'s shape (one-hot rows).
+that is either integer class labels or an array of ``y``'s shape (one-hot rows, or rows of probabilities
+that sum to 1, as in label smoothing).
+
+Integer, unsigned, boolean and float16 input is computed in float64 (in its own dtype ``sigmoid`` of
+uint8 200 would be ``1 / (1 + exp(-200 mod 256))``); float32 and float64 keep their dtype.  Every function
+raises ``InputError`` (a ``ValueError``) with a one-line message for input it cannot use.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import as_float, as_numeric, labels_from_target
+from .errors import InputError
 
 CEE_DELTA = 1e-7
 """The book's guard against log(0) in ``cross_entropy_error``."""
@@ -18,8 +24,14 @@ CEE_DELTA = 1e-7
 def _numeric(x) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
-        raise ValueError(f"x has dtype {arr.dtype}, which is not numeric; pass an array of numbers")
+        raise InputError(f"x has dtype {arr.dtype}, which is not numeric; pass an array of numbers")
     return arr
+
+
+def _real(x) -> np.ndarray:
+    """``x`` as a float array: float32 and wider as they are, anything narrower or integer as float64."""
+    arr = _numeric(x)
+    return arr if arr.dtype.kind == "f" and arr.dtype.itemsize >= 4 else arr.astype(np.float64)
 
 
 def step_function(x):
@@ -32,9 +44,9 @@ def sigmoid(x, out=None):
 
     ``out``: an array of ``x``'s shape and float dtype to write the result into (the layers' reused buffers).
     """
-    x = _numeric(x)
-    h = np.empty(x.shape, x.dtype if x.dtype.kind == "f" else np.float64) if out is None else out
-    np.negative(x, out=h, dtype=h.dtype)  # in h.dtype: the negative of a uint8 would wrap around
+    x = _real(x)
+    h = np.empty(x.shape, x.dtype) if out is None else out
+    np.negative(x, out=h, dtype=h.dtype)
     with np.errstate(over="ignore"):
         np.exp(h, out=h)
     h += 1.0
@@ -50,7 +62,7 @@ def sigmoid_grad(x):
 
 def relu(x, out=None):
     """h(x) = max(0, x)  (section 3.2.7)."""
-    return np.maximum(_numeric(x), 0, out=out)
+    return np.maximum(_real(x), 0, out=out)
 
 
 def identity_function(x):
@@ -64,8 +76,7 @@ def softmax(x, out=None):
     Subtracting the maximum changes nothing mathematically and keeps exp from overflowing.
     A 1-D ``x`` is one sample; a 2-D ``x`` is a batch, one softmax per row.  ``out``: where to write it.
     """
-    x = _numeric(x)
-    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    x = _real(x)
     # ufunc.reduce: what np.max / np.sum call, without their Python wrapper (this runs every training step)
     e = np.subtract(x, np.maximum.reduce(x, axis=-1, keepdims=True), out=out)
     np.exp(e, out=e)
@@ -130,15 +141,30 @@ def _output(y, *, name: str = "y", probabilities: bool = True) -> np.ndarray:
     """The output as a 2-D (N, K) float array; a 1-D vector is one sample."""
     arr = as_float(name, y)
     if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} has {arr.ndim} dimensions; pass one sample (K,) or a batch (N, K)")
-    if probabilities and (arr < 0).any():
-        raise ValueError(f"{name} holds negative values but must be probabilities; apply softmax first")
+        raise InputError(f"{name} has {arr.ndim} dimensions; pass one sample (K,) or a batch (N, K)")
+    if probabilities and ((arr < 0).any() or (arr > 1).any()):
+        bad = arr.min() if (arr < 0).any() else arr.max()
+        raise InputError(f"{name} holds {bad:g}, outside [0, 1], but must be probabilities "
+                         "(no negative values); apply softmax first")
     return arr.reshape(1, -1) if arr.ndim == 1 else arr
 
 
 def _target(y, y2: np.ndarray, t):
-    """``(dense, None)`` when ``t`` has ``y``'s shape (one-hot rows), else ``(None, integer labels)``."""
+    """``(dense, None)`` when ``t`` has ``y``'s shape, else ``(None, integer labels)``.
+
+    A ``t`` of ``y``'s shape must hold one probability distribution per row (one-hot, or smoothed labels):
+    entries in [0, 1] summing to 1.  A row of zeros, several ones or a negative entry is a mistake that
+    would otherwise give a plausible-looking loss.
+    """
     t_arr = as_numeric("t", t)
     if t_arr.ndim >= 1 and t_arr.shape in (np.shape(y), y2.shape):
-        return as_float("t", t_arr).reshape(y2.shape), None
+        dense = as_float("t", t_arr).reshape(y2.shape)
+        sums = dense.sum(axis=1)
+        bad_rows = (dense < 0).any(axis=1) | (dense > 1).any(axis=1) | (np.abs(sums - 1) > 1e-6 * dense.shape[1])
+        if bad_rows.any():
+            row = int(np.argmax(bad_rows))
+            raise InputError(f"t has y's shape but row {row} is not one-hot (entries in [0, 1] summing to 1): "
+                             f"its entries sum to {sums[row]:g}, smallest {dense[row].min():g}; "
+                             "pass one-hot rows or integer labels")
+        return dense, None
     return None, labels_from_target(t_arr, *y2.shape)

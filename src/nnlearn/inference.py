@@ -12,6 +12,7 @@ from importlib import resources
 import numpy as np
 
 from ._checks import as_float
+from .errors import InputError
 from .io import check_params, load_weights
 from .network import network_from_weights
 
@@ -32,7 +33,7 @@ def predict(network: dict, x) -> np.ndarray:
     net = network_from_weights(network)
     x = as_float("x", x)
     if x.shape[-1] != net.sizes[0]:
-        raise ValueError(f"x has {x.shape[-1]} features but W1 takes {net.sizes[0]}; "
+        raise InputError(f"x has {x.shape[-1]} features but W1 takes {net.sizes[0]}; "
                          f"pass images flattened to {net.sizes[0]} values")
     y = net.predict(x)
     return y[0] if x.ndim == 1 else y  # one image in, one row of probabilities out, as in the book

@@ -22,6 +22,7 @@ from ._version import __version__
 from .data.augment import RandomShift
 from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
+from .errors import CheckpointError, TrainingDivergedError
 from .history import History
 from .io import load_weights, save_weights
 from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
@@ -32,18 +33,6 @@ PRECONVERT_LIMIT = 1 << 30
 """Float images of another dtype than the net's are converted once when that takes at most this many bytes.
 uint8 pixels are never converted up front: scaling a gathered batch is cheaper than gathering floats, whose
 rows are four to eight times larger."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; ``history`` holds what was recorded until then."""
-
-    def __init__(self, message, history):
-        super().__init__(message)
-        self.history = history
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be resumed from."""
 
 
 def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:

@@ -18,8 +18,9 @@ import mmap
 import numpy as np
 
 from .._checks import positive_int, rng_from
+from ..errors import DatasetChangedError, InputError
 from . import blockio
-from .pixels import as_float_rows, mapping_of
+from .pixels import as_float_rows, check_unchanged, mapping_of
 
 SAMPLINGS = ("choice", "shuffle", "blocks")
 BLOCK_ROWS = 65_536
@@ -27,18 +28,22 @@ BLOCK_ROWS = 65_536
 
 
 class BatchSampler:
-    """Seeded indices of mini-batches over ``n`` samples; its state can be saved and restored exactly."""
+    """Seeded indices of mini-batches over ``n`` samples; its state can be saved and restored exactly.
+
+    Raises ``InputError`` (a ``ValueError``) for an unknown sampling, a non-positive size, or a batch larger
+    than the data for the samplings that draw without replacement.
+    """
 
     def __init__(self, n: int, batch_size: int, sampling: str = "choice", *, seed=None, rng=None,
                  block_rows: int = BLOCK_ROWS):
         if sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be 'choice', 'shuffle' or 'blocks', got {sampling!r}")
+            raise InputError(f"sampling must be 'choice', 'shuffle' or 'blocks', got {sampling!r}")
         self.n = positive_int("number of samples", n)
         self.batch_size = positive_int("batch_size", batch_size)
         self.block_rows = max(positive_int("block_rows", block_rows), self.batch_size)
         self.block_order = None
         if sampling != "choice" and self.batch_size > self.n:
-            raise ValueError(f"batch_size {batch_size} is larger than the {n} samples; "
+            raise InputError(f"batch_size {batch_size} is larger than the {n} samples; "
                              "pass a smaller batch_size or use sampling='choice'")
         self.sampling = sampling
         self.rng = rng_from(seed, rng)
@@ -99,7 +104,7 @@ class BatchSampler:
 
     def restore(self, state: dict) -> None:
         if state.get("sampling") != self.sampling:
-            raise ValueError(f"checkpoint was made with sampling={state.get('sampling')!r}, "
+            raise InputError(f"checkpoint was made with sampling={state.get('sampling')!r}, "
                              f"not {self.sampling!r}; resume with the same sampling")
         if "epoch_rng" in state:
             self.rng.bit_generator.state = state["epoch_rng"]
@@ -118,7 +123,9 @@ class BatchLoader:
 
     The float buffer is reused: the batch returned is valid until the next call.  For a memory-mapped
     ``x`` the pages touched are released every ``release_rows`` rows, so resident memory stays bounded
-    however many batches are drawn from a file larger than RAM.
+    however many batches are drawn from a file larger than RAM.  A mapped file up to ``RELEASE_ABOVE_BYTES``
+    is read into memory instead (with ``read``, which cannot fault), and a larger one is checked before each
+    batch: a file truncated or replaced while training gives ``DatasetChangedError`` (an ``OSError``).
     """
 
     def __init__(self, x, t, batch_size: int, dtype=np.float64, release_rows: int = 4096, sampler=None):
@@ -133,14 +140,17 @@ class BatchLoader:
                 and isinstance(x, np.memmap) and x.flags.c_contiguous:
             self._blocks = blockio.BlockReader(x, sampler)
             self._rows = np.empty((batch_size, width), dtype=x.dtype)
+        elif self._mapping is not None and len(self._mapping) <= blockio.RELEASE_ABOVE_BYTES \
+                and isinstance(x, np.memmap) and x.flags.c_contiguous:
+            self.x, self._mapping = _read_mapped(x), None  # in memory: a batch can no longer fault
         elif self._mapping is not None:
             self._mapping.madvise(mmap.MADV_RANDOM)  # no read-ahead: batches touch scattered rows
-            if len(self._mapping) <= blockio.RELEASE_ABOVE_BYTES:  # a small file may stay mapped: RSS <= its size
-                self._mapping = None
         self._rows_since_release = 0
         self.release_rows = release_rows
 
     def __call__(self, idx: np.ndarray):
+        if self._mapping is not None:
+            check_unchanged(self.x)
         rows = self._blocks.take(idx, self._rows[:len(idx)]) if self._blocks is not None \
             else self.x[idx].reshape(len(idx), -1)
         out = as_float_rows(rows, self.buffer[:len(idx)], self._float32[:len(idx)])
@@ -150,3 +160,14 @@ class BatchLoader:
                 self._mapping.madvise(mmap.MADV_DONTNEED)  # drops our page mappings; the page cache keeps them
                 self._rows_since_release = 0
         return out, self.t[idx]
+
+
+def _read_mapped(x: np.memmap) -> np.ndarray:
+    """The rows of a mapped file, read into memory with ``read`` (which reports a short file, not SIGBUS)."""
+    check_unchanged(x)
+    with open(x.filename, "rb") as f:
+        f.seek(blockio.file_offset(x))
+        out = np.fromfile(f, dtype=x.dtype, count=x.size)
+    if out.size != x.size:
+        raise DatasetChangedError(f"the dataset file {x.filename} was truncated while in use; restore it")
+    return out.reshape(x.shape)

@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .pixels import as_float_rows, mapping_of
+from ..errors import DatasetChangedError
+from .pixels import as_float_rows, check_unchanged, mapping_of
 
 RELEASE_ABOVE_BYTES = 512 << 20
 """Pages of memory-mapped files larger than this are released as batches are drawn, and read by chunks."""
@@ -90,15 +91,17 @@ class BlockFile:
     """
 
     def __init__(self, x: np.memmap, rows: int):
+        self.x = x
         self.rows, self.n = rows, x.shape[0]
         self.dtype, self.width = x.dtype, int(np.prod(x.shape[1:]))
         self.row_bytes = self.width * x.dtype.itemsize
-        self.offset = _file_offset(x)
+        self.offset = file_offset(x)
         self.fd = os.open(x.filename, os.O_RDONLY)
         self.direct_fd = _open_direct(x.filename)
         self.direct = self.direct_fd is not None
 
     def read(self, b: int, buffer: np.ndarray) -> np.ndarray:
+        check_unchanged(self.x)
         count = min(self.rows, self.n - b * self.rows)
         start, size = self.offset + b * self.rows * self.row_bytes, count * self.row_bytes
         skip = start % ALIGN  # O_DIRECT reads whole aligned pages: read from the page holding `start`
@@ -123,7 +126,8 @@ class BlockFile:
                 self.direct = False  # the filesystem refuses O_DIRECT (or returned an unaligned piece)
                 return False
             if got == 0:
-                raise OSError(f"unexpected end of file reading block {b}; the dataset file is truncated")
+                raise DatasetChangedError(f"unexpected end of file reading block {b} of {self.x.filename}: the "
+                                          "dataset file was truncated while in use; restore it and resume")
             done += got
         return True
 
@@ -133,7 +137,7 @@ class BlockFile:
                 os.close(fd)
 
 
-def _file_offset(x: np.memmap) -> int:
+def file_offset(x: np.memmap) -> int:
     """Where ``x[0]`` starts in its file.  ``x.offset`` is that of the array first mapped, so it is wrong
     for a slice such as ``x[1000:]``: measure instead how far into the mapping ``x``'s data begins."""
     mapping = mapping_of(x)
@@ -165,8 +169,9 @@ def _close_reader(file: BlockFile, pool: ThreadPoolExecutor) -> None:
 def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):
     """(x, t) in consecutive chunks converted like ``BatchLoader``: bounded memory for any dataset size.
 
-    A memory-mapped file larger than ``RELEASE_ABOVE_BYTES`` is read a chunk at a time (``O_DIRECT`` where
-    allowed), the next chunk read ahead on a thread, so evaluating a dataset on disk runs at disk speed.
+    A memory-mapped file is read a chunk at a time (``O_DIRECT`` where allowed), the next chunk read ahead
+    on a thread, so evaluating a dataset on disk runs at disk speed, and a file truncated meanwhile gives
+    ``DatasetChangedError`` (an ``OSError``), never SIGBUS.
     """
     n = len(t)
     chunk = min(chunk, n)
@@ -174,8 +179,8 @@ def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):
     out = np.empty((chunk, width), dtype)
     float32 = out if out.dtype == np.float32 else np.empty((chunk, width), np.float32)
     mapping = mapping_of(x)
-    raw = _file_chunks(x, chunk) if mapping is not None and len(mapping) > RELEASE_ABOVE_BYTES \
-        and isinstance(x, np.memmap) and x.flags.c_contiguous else _slices(x, chunk)
+    raw = _file_chunks(x, chunk) if mapping is not None and isinstance(x, np.memmap) and x.flags.c_contiguous \
+        else _slices(x, chunk)
     for start, rows in raw:
         m = len(rows)
         yield as_float_rows(rows.reshape(m, width), out[:m], float32[:m]), t[start:start + m]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
+import socket
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import temporary_path, write_text_atomic
+from .._files import remove_stale_temporaries, temporary_path, write_text_atomic
+from ..errors import DatasetUnavailableError, InputError
 from .idx import GZIP_MAGIC, read_idx
 from .pixels import pixels_to_float
 
@@ -89,10 +93,6 @@ REMOTE = {
 }
 
 
-class DatasetUnavailableError(RuntimeError):
-    """A dataset could not be found locally or downloaded."""
-
-
 @dataclass
 class Dataset:
     """Images as uint8 (N, 784) arrays (possibly memory-mapped) and labels as uint8 (N,)."""
@@ -122,6 +122,11 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dataset="mn
 
     With ``normalize=False`` raw IDX files in a directory are memory-mapped, not read, so datasets larger
     than memory can be passed to ``fit`` (which converts each mini-batch as it is drawn).
+
+    Raises ``InputError`` (a ``ValueError``) for an unknown name or a directory whose files are missing,
+    corrupt, mismatched or hold labels beyond the classes; ``ResourceLimitError`` (also a ``ValueError``)
+    for a gzip file that inflates beyond what it declares; ``DatasetUnavailableError`` (a ``RuntimeError``)
+    when a dataset cannot be found locally or downloaded.
     """
     ds = open_dataset(dataset, data_dir=data_dir, download=download)
 
@@ -136,12 +141,13 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, dataset="mn
 
 
 def open_dataset(name, *, data_dir=None, download=True) -> Dataset:
-    """The dataset ``name`` (see ``load_mnist``) with uint8 images flattened to (N, 784)."""
+    """The dataset ``name`` (see ``load_mnist``) with uint8 images flattened to (N, 784); raises as
+    ``load_mnist`` does."""
     if isinstance(name, Path) or (isinstance(name, str) and name not in REMOTE and name != MINI):
         path = Path(name).expanduser()
         if path.is_dir():
             return _directory_dataset(path)
-        raise ValueError(f"unknown dataset {str(name)!r}; pass 'mnist', 'mnist-mini', 'fashion-mnist' "
+        raise InputError(f"unknown dataset {str(name)!r}; pass 'mnist', 'mnist-mini', 'fashion-mnist' "
                          "or a directory holding the four IDX files")
     if name == MINI:
         return _mini_dataset()
@@ -184,14 +190,27 @@ def status(name: str, data_dir=None) -> tuple[str, str]:
 
 
 # --- fetching ------------------------------------------------------------------------------------
-def fetch(spec: RemoteDataset, cache: Path, *, download: bool = True, timeout: float = 30.0) -> dict:
+DOWNLOAD_DEADLINE = 600.0
+"""Seconds one file may take from one mirror, however the server drips it; then the next mirror is tried."""
+
+
+def fetch(spec: RemoteDataset, cache: Path, *, download: bool = True, timeout: float = 30.0,
+          deadline: float = DOWNLOAD_DEADLINE) -> dict:
     """Paths of the four verified raw IDX files of ``spec``, taking each from the first place that has it:
-    the cache, a file placed by hand in the cache (raw or .gz), a system directory, or the mirrors."""
+    the cache, a file placed by hand in the cache (raw or .gz), a system directory, or the mirrors.
+
+    ``timeout`` bounds each network wait, ``deadline`` each file's whole download from one mirror.  A
+    download stops as soon as it (or what it inflates to) exceeds the file's known size.  Every failure of
+    a mirror is one line in the message, and the next mirror is tried.  Temporary files left by a download
+    that was killed are removed.  Raises ``DatasetUnavailableError`` (a ``RuntimeError``) when no source
+    has a file whose checksum matches.
+    """
     cache.mkdir(parents=True, exist_ok=True)
-    return {part: _fetch_part(spec, part, cache, download, timeout) for part in PARTS}
+    remove_stale_temporaries(cache)
+    return {part: _fetch_part(spec, part, cache, download, timeout, deadline) for part in PARTS}
 
 
-def _fetch_part(spec, part, cache, download, timeout) -> Path:
+def _fetch_part(spec, part, cache, download, timeout, deadline) -> Path:
     target = cache / STANDARD_NAMES[part]
     if _verified(spec, part, target):
         return target
@@ -213,14 +232,7 @@ def _fetch_part(spec, part, cache, download, timeout) -> Path:
     tried = []
     for base in spec.mirrors():
         url = base.rstrip("/") + "/" + STANDARD_NAMES[part] + ".gz"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                error = _install(response, spec, part, target)
-        except urllib.error.HTTPError as exc:
-            error = f"HTTP {exc.code} {exc.reason}"
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            error = "timed out" if "timed out" in str(reason) else f"{reason}"
+        error = _download(url, spec, part, target, timeout, deadline)
         if error is None:
             return target
         tried.append(f"{url} ({error})")
@@ -229,25 +241,134 @@ def _fetch_part(spec, part, cache, download, timeout) -> Path:
         f"{_manual_hint(spec, cache)}")
 
 
+def _download(url: str, spec: RemoteDataset, part: str, target: Path, timeout: float, deadline: float):
+    """Download ``url`` into ``target`` (see ``_install``): None, or what went wrong, in one line."""
+    watchdog = _Watchdog(deadline)
+    error = None
+    try:
+        with watchdog, watchdog.opener().open(url, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length", "")
+            limit = _compressed_limit(spec.sizes[part])
+            if announced.isdigit() and int(announced) > limit:
+                error = f"announces {int(announced):,} bytes, more than the {limit:,} this file can take; refused"
+            else:
+                error = _install(response, spec, part, target, watchdog=watchdog)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        error = _one_line(f"HTTP {exc.code} {exc.reason}")
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        error = "timed out" if "timed out" in str(reason) else _one_line(f"{type(exc).__name__}: {reason}")
+    if watchdog.expired.is_set():
+        error = f"abandoned after the {deadline:g} s deadline for one file"
+    return error
+
+
+class _Watchdog:
+    """Shuts down the sockets of one download when its deadline passes, which ends any read in progress.
+
+    A per-read timeout alone never fires for a server that sends one byte every few seconds.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds, self.sockets, self.expired = seconds, [], threading.Event()
+        self.timer = threading.Timer(seconds, self._expire)
+        self.timer.daemon = True
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.timer.cancel()
+
+    def _expire(self):
+        self.expired.set()
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock):
+        self.sockets.append(sock)
+        if self.expired.is_set():
+            self._expire()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        watchdog = self
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                watchdog.watch(self.sock)
+
+        class SecureConnection(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                watchdog.watch(self.sock)
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Connection, req)
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(SecureConnection, req, context=self._context)
+
+        return urllib.request.build_opener(Handler, SecureHandler)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """A server's words, made safe to quote: one line, printable, and short."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in str(text)).split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+def _compressed_limit(size: int) -> int:
+    """Most bytes a gzip (or raw) copy of a ``size``-byte file can take: incompressible data grows by
+    well under 1% plus a header."""
+    return size + size // 100 + (64 << 10)
+
+
 def _manual_hint(spec: RemoteDataset, cache: Path) -> str:
     return (f"Place the four files ({', '.join(STANDARD_NAMES.values())}, raw or .gz) in {cache} by hand, "
             f"or set {spec.mirrors_env} to comma-separated mirror URLs; dataset='mnist-mini' works offline")
 
 
-def _install(stream, spec: RemoteDataset, part: str, target: Path) -> str | None:
-    """Copy ``stream`` (raw or gzip IDX) decompressed into ``target`` if its SHA-256 matches; else an error."""
+def _install(stream, spec: RemoteDataset, part: str, target: Path, *, watchdog=None) -> str | None:
+    """Copy ``stream`` (raw or gzip IDX) decompressed into ``target`` if its SHA-256 matches; else an error.
+
+    Reads stop as soon as the stream, or what it inflates to, exceeds the file's known size, so memory
+    and disk stay bounded for a hostile mirror or a gzip bomb.  ``read1`` returns whatever one read
+    brings, so a watchdog's deadline is noticed between reads.
+    """
+    expected = spec.sizes[part]
+    read = getattr(stream, "read1", stream.read)
     tmp = temporary_path(target)
-    digest, size = hashlib.sha256(), 0
+    digest, size, received = hashlib.sha256(), 0, 0
     try:
         with open(tmp, "wb") as out:
-            chunk = stream.read(2)
-            gunzip = zlib.decompressobj(wbits=31) if chunk == GZIP_MAGIC else None
+            chunk = read(1 << 16)
+            while 0 < len(chunk) < 2:  # the magic number may arrive a byte at a time
+                more = read(1 << 16)
+                if not more:
+                    break
+                chunk += more
+            gunzip = zlib.decompressobj(wbits=31) if chunk[:2] == GZIP_MAGIC else None
             while chunk:
-                data = gunzip.decompress(chunk) if gunzip else chunk
-                digest.update(data)
-                size += len(data)
-                out.write(data)
-                chunk = stream.read(1 << 20)
+                if watchdog is not None and watchdog.expired.is_set():
+                    return "deadline passed"
+                received += len(chunk)
+                if received > _compressed_limit(expected):
+                    return f"sent more than the {_compressed_limit(expected):,} bytes this file can take; stopped"
+                for data in _inflate(gunzip, chunk) if gunzip else (chunk,):
+                    size += len(data)
+                    if size > expected:
+                        return f"inflates to more than the expected {expected:,} bytes; stopped"
+                    digest.update(data)
+                    out.write(data)
+                if gunzip and gunzip.eof:
+                    break
+                chunk = read(1 << 20)
             if gunzip and not gunzip.eof:
                 return "truncated gzip data"
             out.flush()
@@ -256,7 +377,7 @@ def _install(stream, spec: RemoteDataset, part: str, target: Path) -> str | None
             return (f"checksum mismatch: SHA-256 of the decompressed {size:,} bytes is {digest.hexdigest()[:16]}…, "
                     f"expected {spec.sha256[part][:16]}…")
         os.replace(tmp, target)
-        write_text_atomic(_marker(target), spec.sha256[part])
+        _write_marker(spec, part, target)
         return None
     except zlib.error as exc:
         return f"corrupt gzip data ({exc})"
@@ -267,15 +388,50 @@ def _install(stream, spec: RemoteDataset, part: str, target: Path) -> str | None
             tmp.unlink()
 
 
+def _inflate(gunzip, chunk: bytes, step: int = 1 << 20):
+    """The decompressed pieces of ``chunk``, at most ``step`` bytes each (so a bomb never sits in memory)."""
+    data = gunzip.decompress(chunk, step)
+    yield data
+    while gunzip.unconsumed_tail and not gunzip.eof:
+        yield gunzip.decompress(gunzip.unconsumed_tail, step)
+
+
 def _marker(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
+def _fingerprint(target: Path) -> str:
+    st = target.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def _write_marker(spec: RemoteDataset, part: str, target: Path) -> None:
+    """Record that ``target``'s bytes, as they are now (size and modification time), have the checksum."""
+    write_text_atomic(_marker(target), f"{spec.sha256[part]} {_fingerprint(target)}\n")
+
+
 def _verified(spec: RemoteDataset, part: str, target: Path) -> bool:
-    """True when ``target`` was verified on arrival and still has its size."""
+    """True when ``target`` holds the bytes whose checksum was verified.
+
+    The marker names the size and modification time of the bytes it vouches for; when the file no longer
+    matches them (replaced, edited, or a marker copied from elsewhere) it is hashed again, and the marker
+    renewed only if the checksum still holds.
+    """
     try:
-        return (_marker(target).read_text().strip() == spec.sha256[part]
-                and target.stat().st_size == spec.sizes[part])
+        if target.stat().st_size != spec.sizes[part]:
+            return False
+        recorded = _marker(target).read_text().split()
+        if recorded[:1] == [spec.sha256[part]] and " ".join(recorded[1:]) == _fingerprint(target):
+            return True
+        before = _fingerprint(target)
+        digest = hashlib.sha256()
+        with open(target, "rb") as f:
+            while block := f.read(1 << 20):
+                digest.update(block)
+        if digest.hexdigest() != spec.sha256[part] or _fingerprint(target) != before:
+            return False
+        _write_marker(spec, part, target)
+        return True
     except OSError:
         return False
 
@@ -306,7 +462,7 @@ def _find_parts(directory: Path) -> dict | None:
 def _directory_dataset(directory: Path) -> Dataset:
     parts = _find_parts(directory)
     if parts is None:
-        raise ValueError(f"{directory} does not hold the four IDX files "
+        raise InputError(f"{directory} does not hold the four IDX files "
                          f"({', '.join(STANDARD_NAMES.values())}, raw or .gz); pass a directory that does")
     arrays = {}
     for part, path in parts.items():
@@ -317,14 +473,19 @@ def _directory_dataset(directory: Path) -> Dataset:
 
 
 def _dataset_from_arrays(name, arrays, class_names, location) -> Dataset:
+    """A ``Dataset`` of the four arrays, checked: uint8, images and labels that pair up, labels < classes."""
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.dtype != np.uint8 or labels.dtype != np.uint8 or images.ndim < 2 or labels.ndim != 1:
-            raise ValueError(f"{location}: {split} images must be uint8 (N, rows, cols) and labels uint8 (N,), "
+            raise InputError(f"{location}: {split} images must be uint8 (N, rows, cols) and labels uint8 (N,), "
                              f"got {images.dtype} {images.shape} and {labels.dtype} {labels.shape}")
         if len(images) != len(labels):
-            raise ValueError(f"{location}: {len(images)} {split} images but {len(labels)} labels; "
+            raise InputError(f"{location}: {len(images)} {split} images but {len(labels)} labels; "
                              "the files do not belong together")
+        if len(labels) and int(labels.max()) >= len(class_names):
+            first = int(np.argmax(np.asarray(labels) >= len(class_names)))
+            raise InputError(f"{location}: {split} label {first} is {int(labels[first])} but the dataset has "
+                             f"{len(class_names)} classes (0..{len(class_names) - 1}); the labels file is corrupt")
         arrays[f"{split}_images"] = images.reshape(len(images), -1)
     return Dataset(name, arrays["train_images"], arrays["train_labels"], arrays["test_images"],
                    arrays["test_labels"], class_names, location)

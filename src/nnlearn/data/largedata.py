@@ -13,6 +13,7 @@ import numpy as np
 
 from .._checks import positive_int, rng_from
 from .._files import atomic_write
+from ..errors import InputError
 from .augment import MAX_SHIFT, shifted
 from .datasets import STANDARD_NAMES, open_dataset
 from .idx import idx_header, write_idx
@@ -20,10 +21,13 @@ from .idx import idx_header, write_idx
 
 def make_large(out_dir, samples: int, *, source="mnist-mini", seed=0, chunk: int = 20_000, progress=None,
                data_dir=None) -> Path:
-    """Write an IDX dataset of ``samples`` training images to ``out_dir``; returns ``out_dir``."""
+    """Write an IDX dataset of ``samples`` training images to ``out_dir``; returns ``out_dir``.
+
+    Raises ``InputError`` (a ``ValueError``) for a bad ``samples``, what ``open_dataset`` raises for the
+    source, and ``OSError`` if the files cannot be written."""
     samples = positive_int("samples", samples)
     if samples >= 2**32:
-        raise ValueError(f"samples must be below 2**32 (IDX sizes are uint32), got {samples}")
+        raise InputError(f"samples must be below 2**32 (IDX sizes are uint32), got {samples}")
     rng = rng_from(seed)
     src = open_dataset(source, data_dir=data_dir)
     images = np.asarray(src.x_train).reshape(-1, 28, 28)
