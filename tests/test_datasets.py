@@ -249,7 +249,7 @@ def test_directory_of_idx_files(tmp_path):
 def test_directory_problems(tmp_path):
     with pytest.raises(ValueError, match="does not hold the four IDX files"):
         nl.load_mnist(dataset=str(tmp_path))
-    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+    with pytest.raises(ValueError, match="dataset 'nope' is unknown"):
         nl.load_mnist(dataset="nope")
     raw = fake_parts(n_train=12, n_test=4)
     raw["train_labels"] = bytes([0, 0, 8, 1]) + np.array([11], ">u4").tobytes() + bytes(11)

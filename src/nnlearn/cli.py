@@ -1,28 +1,46 @@
 """The ``nnlearn`` command: it parses arguments and calls the library, nothing more.
 
-Exit status: 0 success, 1 runtime error (message on stderr; traceback only with ``--debug``),
-2 usage error, 130 interrupted by Ctrl-C.
+Exit status: 0 success, 1 runtime error (one line on stderr; traceback only with ``--debug``),
+2 usage error (one line naming the option), 3 a training run that finished without learning (a warning
+names the likely cause), 130 interrupted by Ctrl-C.
+
+Every error is one line.  Output to a closed pipe (``nnlearn train | head -3``) is dropped and the command
+carries on; a Ctrl-C while the command starts up ends it quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
-import numpy as np
-
 from ._version import __version__
+
+NOT_LEARNING_EXIT = 3
 
 
 class UsageError(Exception):
     """Bad arguments found after parsing (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that start with the option: ``--seed: expected an integer, got 'x'``."""
+
+    def error(self, message):
+        if message.startswith("argument "):
+            message = message[len("argument "):]
+        name = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        print(f"nnlearn{' ' + name if name else ''}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nnlearn",
         description="See how a neural network learns: chapter 4 of 'Deep Learning from Scratch', runnable.",
         epilog="Start with:  nnlearn train   (offline, about 10 seconds)",
@@ -44,24 +62,89 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    _start_up(args.command)
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"nnlearn {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nnlearn {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None
+        if not isinstance(exc, _Interrupted):
+            print("\ninterrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, RuntimeError) as exc:
         if args.debug:
             raise
-        print(f"nnlearn {args.command}: error: {exc}", file=sys.stderr)
+        message = _option_message(_one_line(exc)) if args.command == "train" else _one_line(exc)
+        print(f"nnlearn {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: ``main`` with the process-wide handling a library must not do — a quiet
+    Ctrl-C during start-up, output to a closed pipe dropped, and no reaction to Ctrl-C while exiting."""
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+    sys.stdout = _PipeSafe(sys.stdout)
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # shutting down: nothing is left that Ctrl-C could stop
+    sys.exit(code)
+
+
+def _interrupted_while_starting(signum, frame):
+    """Ctrl-C before the command has done anything (Python is still importing NumPy): just stop."""
+    os.write(2, b"\ninterrupted\n")
+    os._exit(130)
+
+
+def _start_up(command: str) -> None:
+    """Import what the command needs while Ctrl-C still simply stops, then let Ctrl-C raise KeyboardInterrupt
+    (NumPy turns an interrupt inside its import into a misleading ImportError)."""
+    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is not _interrupted_while_starting:
+        return
+    import numpy  # noqa: F401
+
+    if command == "train":
+        from . import report, runs  # noqa: F401
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+class _PipeSafe:
+    """stdout that, once its reader has gone (``| head``), sends the rest to /dev/null instead of failing."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # so that even the final flush at exit has somewhere to go
+        os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 COMMANDS = []
@@ -77,15 +160,29 @@ def positive(kind):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a {_KIND[kind]}, got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
     return parse
 
 
+_KIND = {int: "whole number", float: "number"}
+
+
+def _number(kind):
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {_KIND[kind]}, got {text!r}") from None
+    parse.__name__ = kind.__name__
+    return parse
+
+
 # --- train ---------------------------------------------------------------------------------------------
-_PARSERS = {"int": int, "int | None": int, "float": float, "float | None": float, "str": str, "str | None": str}
+_PARSERS = {"int": _number(int), "int | None": _number(int), "float": _number(float), "float | None": _number(float),
+            "str": str, "str | None": str}
 
 
 def _hidden_sizes(text: str) -> tuple:
@@ -169,36 +266,79 @@ def train_settings(args):
 
 
 def _option_message(message: str) -> str:
-    """'batch_size must be ...' as '--batch-size: batch_size must be ...': the option to fix, first."""
+    """'batch_size must be ...' as '--batch-size: must be ...': the option to fix, first."""
     from .settings import TrainSettings
 
-    first = message.split(" ", 1)[0]
-    return f"--{first.replace('_', '-')}: {message}" if first in TrainSettings.names() else message
+    first, _, rest = message.partition(" ")
+    return f"--{first.replace('_', '-')}: {rest}" if first in TrainSettings.names() and rest else message
+
+
+EXTENDING = ("iters", "epochs")
+"""Settings a resumed run may be given: a longer run continues bit for bit as if it had been asked at first."""
+
+
+def resumed_settings(args, saved):
+    """A resumed run's settings: the saved ones, with --iters/--epochs applied; any other option is refused."""
+    from .settings import TrainSettings
+
+    given = [name for name in TrainSettings.names() if hasattr(args, name)]
+    other = [f"--{name.replace('_', '-')}" for name in given if name not in EXTENDING]
+    other += [flag for flag, value in (("--out", args.out), ("--net", args.net), ("--preset", args.preset))
+              if value is not None]
+    if other:
+        raise UsageError(f"--resume: {', '.join(other)} cannot change a run being resumed (its settings are in "
+                         "config.json); pass only --iters or --epochs to extend it, or start a new run")
+    if "iters" in given and "epochs" in given:
+        raise UsageError("--epochs and --iters: pass one of them, not both")
+    if "iters" in given:
+        return saved.replace(iters=args.iters, epochs=None)
+    if "epochs" in given:
+        return saved.replace(epochs=args.epochs)
+    return saved
 
 
 def cmd_train(args) -> int:
-    from .report import LiveReport, write_report
-    from .runs import RunFolder, train_run
+    from .runs import RunFolder
 
     if args.resume:
-        run = RunFolder.existing(args.resume)
-        settings = run.settings()
-    else:
-        settings = train_settings(args)
-        out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-        run = RunFolder.new(out)
+        with RunFolder.resumed(args.resume) as run:
+            return _train(args, run, resumed_settings(args, run.settings()), resume=True)
+    settings = train_settings(args)
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    with RunFolder.started(out) as run:
+        return _train(args, run, settings, resume=False)
+
+
+def _train(args, run, settings, *, resume: bool) -> int:
+    from .report import LiveReport, write_report
+    from .runs import RunFolder, train_run
+    from .train import NotLearningWarning
+
     say = (lambda *a, **k: None) if args.quiet else print
     try:
-        summary = train_run(run, settings, threads=args.threads, resume=bool(args.resume), say=say,
-                            progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", NotLearningWarning)
+            summary = train_run(run, settings, threads=args.threads, resume=resume, say=say,
+                                progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
-              f"  nnlearn train --resume {run.path}", file=sys.stderr)
-        return 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None  # a 2nd Ctrl-C: nothing
+        if (run.path / RunFolder.CHECKPOINT).is_file():
+            print(f"\ninterrupted; the last checkpoint in {run.path} is kept. Continue with:\n"
+                  f"  nnlearn train --resume {run.path}", file=sys.stderr)
+        else:
+            print("\ninterrupted before the first checkpoint; nothing was kept", file=sys.stderr)
+        raise _Interrupted() from None
     report = write_report(run.path)
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
-    return 0
+    problems = [w for w in caught if issubclass(w.category, NotLearningWarning)]
+    for w in problems:
+        print(f"nnlearn train: warning: {w.message}", file=sys.stderr)
+    return NOT_LEARNING_EXIT if problems else 0
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C, already reported: the run folder's lock is released on the way out, main prints nothing more."""
 
 
 @command
@@ -239,7 +379,7 @@ def cmd_figures(args) -> int:
 @command
 def _register_evaluate(commands):
     p = commands.add_parser("evaluate", help="accuracy and loss of a weights file on a test split")
-    p.add_argument("weights", help="a weights.npz (from a run folder) or any nnlearn weights file")
+    p.add_argument("weights", help="a run folder, its weights.npz, or any nnlearn weights file")
     p.add_argument("--dataset", help="dataset to evaluate on (default: the one the weights were trained on)")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true", help='print {"accuracy": ..., "loss": ..., "n": ...}')
@@ -252,7 +392,7 @@ def cmd_evaluate(args) -> int:
     from .network import network_from_weights
     from .train import evaluate
 
-    params, meta = load_weights(args.weights)
+    params, meta = load_weights(weights_file(args.weights))
     net = network_from_weights(params, meta)
     name = args.dataset or meta.get("dataset", "mnist-mini")
     ds = open_dataset(name, data_dir=args.data_dir)
@@ -270,30 +410,52 @@ def cmd_evaluate(args) -> int:
 
 @command
 def _register_predict(commands):
-    p = commands.add_parser("predict", help="top-3 classes for images (PNG, .npy or IDX)")
-    p.add_argument("weights")
+    p = commands.add_parser("predict", help="top-3 classes for pictures (PNG, JPEG, BMP, ...), .npy or IDX arrays")
+    p.add_argument("weights", help="a run folder, its weights.npz, or any nnlearn weights file")
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help="28x28 grayscale PNGs (others are resized; white backgrounds inverted), .npy or IDX arrays")
+                   help="pictures in any format Pillow reads (made 28x28 grayscale, white ink on black; each "
+                        "change is reported), .npy or IDX arrays")
     p.set_defaults(func=cmd_predict)
 
 
 def cmd_predict(args) -> int:
+    import numpy as np
+
     from .data.datasets import FASHION_NAMES
     from .data.images import load_images
     from .io import load_weights
     from .network import network_from_weights
 
-    params, meta = load_weights(args.weights)
+    params, meta = load_weights(weights_file(args.weights))
     net = network_from_weights(params, meta)
     names = FASHION_NAMES if meta.get("dataset") == "fashion-mnist" else None
     for path in args.files:
-        images = load_images(path)
+        notes = []
+        images = load_images(path, notes=notes)
+        if notes:
+            print(f"{path}: {'; '.join(notes)}", file=sys.stderr)
         probs = net.predict(images.astype(net.dtype))
         for i, p in enumerate(probs):
             top = np.argsort(p)[::-1][:3]
             label = f"{path}[{i}]" if len(probs) > 1 else path
             print(f"{label}: " + ", ".join(f"{names[k] if names else k} ({p[k]:.3f})" for k in top))
     return 0
+
+
+def weights_file(path) -> Path:
+    """The weights a command line names: a file, or a run folder's weights.npz."""
+    from .errors import InputError
+    from .runs import RunFolder
+
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    if (path / RunFolder.WEIGHTS).is_file():
+        return path / RunFolder.WEIGHTS
+    if (path / RunFolder.CHECKPOINT).is_file():
+        raise InputError(f"{path} is a run folder whose run has not finished (no {RunFolder.WEIGHTS} yet); "
+                         f"finish it with nnlearn train --resume {path}")
+    raise InputError(f"{path} is a directory without {RunFolder.WEIGHTS}; pass a run folder or a weights file")
 
 
 # --- data ------------------------------------------------------------------------------------------------

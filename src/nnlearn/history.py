@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass, field
 
 from ._files import write_text_atomic
@@ -39,6 +40,22 @@ class History:
     @property
     def train_loss_list(self):
         return self.loss
+
+    def not_learning(self, classes: int) -> str | None:
+        """Why the run looks like it learned nothing, or None.
+
+        After at least one epoch, a training loss still at or above ln K (what guessing uniformly among K
+        classes scores) together with an accuracy at chance (at most 1.5 / K) means the weights did not move
+        anywhere useful: almost always a learning rate far too large (saturated units) or too small.
+        """
+        if not self.train_loss or self.epoch_iteration[-1] < max(self.iter_per_epoch, 1) or classes < 2:
+            return None
+        loss, acc = self.train_loss[-1], self.train_acc[-1]
+        if loss >= math.log(classes) - 1e-3 and acc <= 1.5 / classes:
+            return (f"the network did not learn: after {self.epoch_iteration[-1]:,} iterations the training loss "
+                    f"is {loss:.4f} (≥ ln {classes} = {math.log(classes):.4f}, chance level) and the accuracy "
+                    f"{acc:.4f} (chance is {1 / classes:.2f})")
+        return None
 
     def records(self) -> list[dict]:
         return [{f: getattr(self, f)[i] for f in self.EPOCH_FIELDS} for i in range(len(self.epoch))]

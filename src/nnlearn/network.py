@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import structured_gradient
-from ._checks import as_float, check_batch, labels_from_target, positive_float, positive_int, rng_from
+from ._checks import as_float, check_batch, check_memory, labels_from_target, positive_float, positive_int, rng_from
+from .errors import InputError
 from .functions import cross_entropy_error, softmax
 from .gradient import numerical_gradient as _numerical_gradient
 from .layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
@@ -76,15 +77,16 @@ class MultiLayerNet:
         hidden = [positive_int("hidden size", h) for h in hidden_size_list]
         self.sizes = (positive_int("input_size", input_size), *hidden, positive_int("output_size", output_size))
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
+            raise InputError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
         self.activation = activation
         self.weight_init_std = _init_scale_name(weight_init_std)
         self.weight_decay_lambda = _non_negative("weight_decay_lambda", weight_decay_lambda)
         self.use_dropout, self.use_batchnorm = bool(use_dropout), bool(use_batchnorm)
         self.dropout_ratio = float(dropout_ratio)
         if not 0 <= self.dropout_ratio < 1:
-            raise ValueError(f"dropout_ratio must be in [0, 1), got {dropout_ratio!r}")
+            raise InputError(f"dropout_ratio must be in [0, 1), got {dropout_ratio!r}")
         self.dtype = _float_dtype(dtype)
+        _check_room_for(self.sizes, self.dtype)
         self.rng = rng_from(seed, rng)
         self.params, self.state = {}, {}
         for i, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:], strict=True), start=1):
@@ -133,12 +135,12 @@ class MultiLayerNet:
         kind = arch.pop("class", "MultiLayerNet")
         net_class = {"TwoLayerNet": TwoLayerNet, "MultiLayerNet": MultiLayerNet}.get(kind)
         if net_class is None:
-            raise ValueError(f"unknown network class {kind!r}; expected TwoLayerNet or MultiLayerNet")
+            raise InputError(f"unknown network class {kind!r}; expected TwoLayerNet or MultiLayerNet")
         sizes = [int(s) for s in arch.pop("sizes")]
         dtype = _float_dtype(dtype or np.asarray(params.get("W1", np.zeros(0))).dtype)
         if net_class is TwoLayerNet:
             if len(sizes) != 3:
-                raise ValueError(f"a TwoLayerNet has sizes (input, hidden, output), got {sizes}")
+                raise InputError(f"a TwoLayerNet has sizes (input, hidden, output), got {sizes}")
             net = TwoLayerNet(*sizes, 0.0, dtype=dtype)
         else:
             net = MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], dtype=dtype,
@@ -155,14 +157,14 @@ class MultiLayerNet:
             missing = [k for k in target if k not in source]
             extra = [k for k in source if k not in target]
             if (missing and what == "params") or extra:
-                raise ValueError(f"{what} has {sorted(source)} but this {type(self).__name__} "
+                raise InputError(f"{what} has {sorted(source)} but this {type(self).__name__} "
                                  f"{tuple(self.sizes)} has {sorted(target)}; pass weights of the same architecture")
             for name in target:
                 if name not in source:
                     continue
                 value = as_float(name, source[name])
                 if value.shape != target[name].shape:
-                    raise ValueError(f"{what}[{name!r}] has shape {value.shape}, expected {target[name].shape} "
+                    raise InputError(f"{what}[{name!r}] has shape {value.shape}, expected {target[name].shape} "
                                      f"for a {type(self).__name__} of sizes {tuple(self.sizes)}")
                 target[name][...] = value
 
@@ -181,8 +183,12 @@ class MultiLayerNet:
 
     # --- the forward pass -------------------------------------------------------------------------
     def predict(self, x, train_flg=False):
-        """Class probabilities, one row per sample: softmax of the last layer's scores."""
-        return softmax(self.scores(self._inputs(x), train_flg))
+        """Class probabilities, one row per sample: softmax of the last layer's scores.
+
+        Raises ``InputError`` (a ``ValueError``) for an ``x`` of the wrong width or with NaN or infinity, and
+        when the weights give outputs that are not finite numbers (weights so large that they overflow).
+        """
+        return _check_finite_outputs(softmax(self.scores(self._inputs(x), train_flg)), self)
 
     def scores(self, x, train_flg=False):
         """The last Affine layer's output (the book's chapter-5/6 ``predict``), for validated input."""
@@ -333,7 +339,7 @@ class TwoLayerNet(MultiLayerNet):
                  dtype=np.float64):
         std = float(weight_init_std)
         if not math.isfinite(std) or std < 0:
-            raise ValueError(f"weight_init_std must be a finite number >= 0, got {weight_init_std!r}")
+            raise InputError(f"weight_init_std must be a finite number >= 0, got {weight_init_std!r}")
         super().__init__(input_size, [positive_int("hidden_size", hidden_size)], output_size, activation="sigmoid",
                          weight_init_std=std, seed=seed, rng=rng, dtype=dtype)
 
@@ -342,7 +348,7 @@ class TwoLayerNet(MultiLayerNet):
         """A network around existing ``W1, b1, W2, b2`` arrays (e.g. from ``load_weights``)."""
         missing = [k for k in PARAM_NAMES if k not in params]
         if missing:
-            raise ValueError(f"params lacks {', '.join(missing)}; pass a dict with W1, b1, W2, b2")
+            raise InputError(f"params lacks {', '.join(missing)}; pass a dict with W1, b1, W2, b2")
         W1, W2 = np.asarray(params["W1"]), np.asarray(params["W2"])
         net = cls(W1.shape[0], W1.shape[1], W2.shape[1], 0.0, dtype=W1.dtype)
         net.load_params({k: params[k] for k in PARAM_NAMES})
@@ -360,7 +366,7 @@ class TwoLayerNet(MultiLayerNet):
         if method == "loop":
             return super().numerical_gradient(x, t, h=h)
         if method != "structured":
-            raise ValueError(f"method must be 'structured' or 'loop', got {method!r}")
+            raise InputError(f"method must be 'structured' or 'loop', got {method!r}")
         x = self._inputs(x).astype(np.float64)
         labels = self._labels(t, x.shape[0])
         return structured_gradient.two_layer_numerical_gradient(self.copy(np.float64), x, labels,
@@ -380,7 +386,7 @@ def network_from_weights(params: dict, meta: dict | None = None) -> MultiLayerNe
         architecture = {"class": "TwoLayerNet" if layers == 2 else "MultiLayerNet", "sizes": sizes,
                         "activation": "sigmoid", "weight_init_std": "sigmoid"}
     if not isinstance(architecture, dict) or "sizes" not in architecture:
-        raise ValueError("the weights' metadata has an unreadable 'architecture'; it is not an nnlearn weights file")
+        raise InputError("the weights' metadata has an unreadable 'architecture'; it is not an nnlearn weights file")
     return MultiLayerNet.from_architecture(architecture, params, state)
 
 
@@ -389,26 +395,46 @@ def accuracy_and_loss(net: MultiLayerNet, chunks) -> tuple[float, float, int]:
     hits, total, n = 0, 0.0, 0
     for x, t in chunks:
         total += net.last_layer.forward(net.scores(x), t) * len(t)
+        _check_finite_outputs(net.last_layer.y, net)
         hits += int(np.count_nonzero(np.argmax(net.last_layer.y, axis=1) == t))
         n += len(t)
     return hits / n, total / n, n
 
 
+def _check_finite_outputs(y: np.ndarray, net: MultiLayerNet) -> np.ndarray:
+    """``y``, unless some output is NaN or infinite: then the weights cannot be used (an evaluation would
+    report ``nan``, and argmax of NaN rows picks class 0)."""
+    if not np.isfinite(y).all():
+        largest = max(float(np.max(np.abs(a))) for a in net.params.values())
+        raise InputError(f"the weights give NaN or infinite outputs (their largest entry, {largest:.3g}, overflows "
+                         f"{net.dtype} arithmetic); they are unusable — retrain, or use other weights")
+    return y
+
+
+def _check_room_for(sizes: tuple, dtype: np.dtype) -> None:
+    """A one-line error naming the memory a network of ``sizes`` needs, before allocating it: its parameters,
+    their gradients and up to two arrays of optimizer state, plus the float64 draw of the largest W."""
+    count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
+    largest = max(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
+    check_memory(4 * count * dtype.itemsize + 8 * largest,
+                 f"hidden {list(sizes[1:-1])} (a {'-'.join(map(str, sizes))} network of {count:,} parameters)")
+
+
 def _float_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+        raise InputError(f"dtype must be float32 or float64, got {dt}")
     return dt
 
 
 def _init_scale_name(value):
     if isinstance(value, str):
         if value.lower() not in INITS:
-            raise ValueError(f"weight_init_std must be a number or one of {', '.join(INITS)}, got {value!r}")
+            raise InputError(f"weight_init_std must be a number or one of {', '.join(INITS)}, got {value!r}")
         return value.lower()
     std = float(value)
     if not math.isfinite(std) or std < 0:
-        raise ValueError(f"weight_init_std must be a finite number >= 0, got {value!r}")
+        raise InputError(f"weight_init_std must be a finite number >= 0, got {value!r}")
     return std
 
 
@@ -423,7 +449,7 @@ def _init_scale(name, n_in: int) -> float:
 def _non_negative(name: str, value) -> float:
     v = float(value)
     if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise InputError(f"{name} must be a finite number >= 0, got {value!r}")
     return v
 
 

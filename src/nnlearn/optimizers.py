@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ._checks import positive_float
+from .errors import InputError
 
 
 class Optimizer:
@@ -26,7 +27,7 @@ class Optimizer:
     def __init__(self, lr=None, **hyper):
         unknown = set(hyper) - set(self.defaults)
         if unknown:
-            raise ValueError(f"{type(self).__name__} takes {', '.join(['lr', *self.defaults])}, "
+            raise InputError(f"{type(self).__name__} takes {', '.join(['lr', *self.defaults])}, "
                              f"not {', '.join(sorted(unknown))}")
         self.lr = positive_float("lr", self.default_lr if lr is None else lr)
         for key, default in self.defaults.items():
@@ -65,12 +66,12 @@ class Optimizer:
     def restore(self, meta: dict, arrays: dict) -> None:
         """Undo ``state()``: the same optimizer, settings and accumulated arrays."""
         if meta.get("name") != self.name:
-            raise ValueError(f"the checkpoint's optimizer is {meta.get('name')!r}, not {self.name!r}")
+            raise InputError(f"the checkpoint's optimizer is {meta.get('name')!r}, not {self.name!r}")
         self.iter = int(meta["iter"])
         for name, value in arrays.items():
             slot, _, key = name.partition(".")
             if slot not in self.slot:
-                raise ValueError(f"the checkpoint holds optimizer state {name!r}, which {self.name} does not keep")
+                raise InputError(f"the checkpoint holds optimizer state {name!r}, which {self.name} does not keep")
             self.slot[slot][key] = np.array(value)
 
     def __repr__(self) -> str:
@@ -172,5 +173,5 @@ def make_optimizer(name: str, lr=None, **hyper) -> Optimizer:
     """The optimizer called ``name`` (sgd, momentum, nesterov, adagrad, rmsprop, adam)."""
     cls = OPTIMIZERS.get(str(name).lower())
     if cls is None:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     return cls(lr, **hyper)

@@ -17,6 +17,7 @@ import numpy as np
 from ._files import atomic_write, write_text_atomic
 from .data.datasets import open_dataset
 from .data.pixels import pixels_to_float
+from .errors import InputError
 from .history import History
 from .io import load_weights
 from .network import TwoLayerNet, gradient_check, network_from_weights
@@ -75,12 +76,12 @@ def write_report(run_dir, *, dataset=None, history: History | None = None, net=N
     """Write the PNGs and ``report.html`` into ``run_dir``; returns the report's path."""
     run = RunFolder(Path(run_dir))
     if not (run.path / RunFolder.CONFIG).is_file():
-        raise ValueError(f"{run.path} is not a run folder (no config.json); pass a folder made by nnlearn train")
+        raise InputError(f"{run.path} is not a run folder (no config.json); pass a folder made by nnlearn train")
     settings = run.settings()
     config = json.loads((run.path / RunFolder.CONFIG).read_text())
     history = history or run.read_history()
     if not history.epoch:
-        raise ValueError(f"{run.path} has no finished epoch yet; run the report after the first epoch")
+        raise InputError(f"{run.path} has no finished epoch yet; run the report after the first epoch")
     net = net or _latest_network(run)
     dataset = dataset or open_dataset(settings.dataset, data_dir=settings.data_dir)
     images = {}

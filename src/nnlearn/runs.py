@@ -3,21 +3,28 @@
 A run folder holds ``config.json`` (the settings), ``checkpoint.npz`` (rewritten at every epoch and on
 Ctrl-C), ``history.csv`` / ``history.json``, the final ``weights.npz``, and the report (``report.html`` and
 its PNGs).  Every file is written atomically.
+
+A folder is held by one process at a time (``RunFolder.started`` / ``RunFolder.resumed`` lock it), so two
+runs never write into one folder.  A start that fails before the first checkpoint leaves nothing behind, and
+temporary files of a process that was killed are removed when the folder is next opened.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ._files import write_text_atomic
+from ._files import LOCK_NAME, exclusive_lock, remove_stale_temporaries, write_text_atomic
 from ._version import __version__
 from .data.datasets import open_dataset
+from .errors import InputError
 from .history import History
 from .io import save_weights
 from .network import MultiLayerNet, TwoLayerNet
@@ -33,31 +40,60 @@ class RunFolder:
         self.path = Path(path)
 
     @classmethod
-    def new(cls, path) -> RunFolder:
+    @contextlib.contextmanager
+    def started(cls, path):
+        """A folder for a new run, held exclusively for the ``with`` block.
+
+        A folder whose run was killed before its first checkpoint may be started again.  If the block fails
+        before the first checkpoint is written, the folder is removed again (when this run created it; else
+        the files this run wrote).  Raises ``InputError`` for a folder that already holds a run and
+        ``FolderBusyError`` (an ``OSError``) for one another process holds.
+        """
         path = Path(path)
-        if (path / cls.CONFIG).exists():
-            raise ValueError(f"{path} already holds a run; pass another --out, or --resume {path} to continue it")
-        path.mkdir(parents=True, exist_ok=True)
-        return cls(path)
+        created = not path.exists()
+        with exclusive_lock(path, "another nnlearn train"):
+            run = cls(path)
+            remove_stale_temporaries(path)
+            if (path / cls.CHECKPOINT).exists():
+                raise InputError(f"{path} already holds a run; pass another --out, or --resume {path} to continue it")
+            try:
+                yield run
+            except BaseException:
+                if not (path / cls.CHECKPOINT).exists():
+                    run._discard(created)
+                raise
 
     @classmethod
-    def existing(cls, path) -> RunFolder:
+    @contextlib.contextmanager
+    def resumed(cls, path):
+        """An existing run folder with a checkpoint, held exclusively for the ``with`` block."""
         path = Path(path)
         if not path.is_dir():
-            raise ValueError(f"{path} is not a directory; pass the run folder that nnlearn train created")
+            raise InputError(f"{path} is not a directory; pass the run folder that nnlearn train created")
         if not (path / cls.CONFIG).is_file():
-            raise ValueError(f"{path} is not a run folder (no {cls.CONFIG}); pass a folder made by nnlearn train")
-        if not (path / cls.CHECKPOINT).is_file():
-            raise ValueError(f"{path} has no {cls.CHECKPOINT}: the run stopped before its first checkpoint; "
-                             "start it again")
-        return cls(path)
+            raise InputError(f"{path} is not a run folder (no {cls.CONFIG}); pass a folder made by nnlearn train")
+        with exclusive_lock(path, "another nnlearn train"):
+            remove_stale_temporaries(path)
+            if not (path / cls.CHECKPOINT).is_file():
+                raise InputError(f"{path} has no {cls.CHECKPOINT}: the run stopped before its first checkpoint; "
+                                 f"start it again with --out {path}")
+            yield cls(path)
+
+    def _discard(self, created: bool) -> None:
+        """Remove what a start that failed before its first checkpoint wrote."""
+        if created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for name in (self.CONFIG, self.HISTORY_CSV, self.HISTORY_JSON, LOCK_NAME):
+            with contextlib.suppress(OSError):
+                (self.path / name).unlink()
 
     def settings(self) -> TrainSettings:
         try:
             config = json.loads((self.path / self.CONFIG).read_text())
             return TrainSettings.from_dict(config["settings"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{self.path / self.CONFIG} is unreadable ({exc}); the run folder is damaged") from None
+            raise InputError(f"{self.path / self.CONFIG} is unreadable ({exc}); the run folder is damaged") from None
 
     def write_config(self, settings: TrainSettings, dataset_description: str) -> None:
         config = {"nnlearn": __version__, "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -75,11 +111,11 @@ class RunFolder:
             try:
                 return History.from_dict(json.loads(path.read_text()))
             except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path} is unreadable ({exc}); the run folder is damaged") from None
+                raise InputError(f"{path} is unreadable ({exc}); the run folder is damaged") from None
         if (self.path / self.CHECKPOINT).is_file():
             _, meta, extra = read_checkpoint(self.path / self.CHECKPOINT)
             return History.from_dict({**meta["history"], "loss": extra["loss"].tolist()})
-        raise ValueError(f"{self.path} has no {self.HISTORY_JSON} or {self.CHECKPOINT}; "
+        raise InputError(f"{self.path} has no {self.HISTORY_JSON} or {self.CHECKPOINT}; "
                          "pass a run folder that nnlearn train has written at least one epoch to")
 
 
@@ -106,7 +142,7 @@ def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=F
     ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
     input_size, output_size = ds.x_train.shape[1], len(ds.class_names)
     if net_sizes is not None and (net_sizes[0], net_sizes[-1]) != (input_size, output_size):
-        raise ValueError(f"--net {'-'.join(map(str, net_sizes))} does not fit {settings.dataset}: its images have "
+        raise InputError(f"--net {'-'.join(map(str, net_sizes))} does not fit {settings.dataset}: its images have "
                          f"{input_size} pixels and {output_size} classes; pass --net {input_size}-...-{output_size}")
     net = build_network(settings, input_size, output_size)
     if not resume:

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, field
 
 from ._checks import positive_float, positive_int
+from .errors import InputError
 from .optimizers import OPTIMIZERS
 
 SAMPLINGS = ("choice", "shuffle", "blocks")
@@ -112,7 +113,7 @@ class TrainSettings:
         """Settings from ``to_dict`` (a config.json); keys of settings added since default to the book's."""
         unknown = set(d) - set(cls.names())
         if unknown:
-            raise ValueError(f"unknown settings {', '.join(sorted(unknown))}")
+            raise InputError(f"unknown settings {', '.join(sorted(unknown))}")
         legacy = dict(d)
         if "weight_init_std" in legacy:  # config.json of nnlearn 0.1
             legacy["init"] = str(legacy.pop("weight_init_std"))
@@ -165,7 +166,7 @@ accuracy on mnist-mini (see the README for its measured time and accuracy)."""
 
 def preset(name: str) -> TrainSettings:
     if name not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+        raise InputError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
     return TrainSettings(**PRESETS[name])
 
 
@@ -183,4 +184,4 @@ def _init(value) -> str:
 
 
 def _fail(message: str):
-    raise ValueError(message)
+    raise InputError(message)

@@ -14,15 +14,16 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 
-from ._checks import check_batch, labels_from_target, positive_int
+from ._checks import check_batch, check_finite_data, check_memory, labels_from_target, positive_int
 from ._version import __version__
 from .data.augment import RandomShift
 from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
-from .errors import CheckpointError, TrainingDivergedError
+from .errors import CheckpointError, DatasetChangedError, InputError, TrainingDivergedError
 from .history import History
 from .io import load_weights, save_weights
 from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
@@ -67,16 +68,24 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
     resume: a checkpoint file to continue from (same data and settings).
     on_step: a function called after every update as ``on_step(iteration, loss)``; one that returns True stops
     training (a live view, or a pause: it may block).
+
+    Raises ``InputError`` (a ``ValueError``) for bad settings or data (NaN or infinity in ``x_train`` or
+    ``x_test`` is named, by row), ``ResourceLimitError`` (also a ``ValueError``) for a batch that would not
+    fit in memory, ``CheckpointError`` (also a ``ValueError``) for a ``resume`` file that does not fit,
+    ``TrainingDivergedError`` (a ``RuntimeError``) when the loss becomes NaN or infinite, and
+    ``DatasetChangedError`` (an ``OSError``) when a memory-mapped dataset file is truncated or replaced while
+    training runs (the checkpoint is written first, so the run can be resumed once the file is restored).
+    A run that ends without learning (see ``History.not_learning``) gives a ``NotLearningWarning``.
     """
     if not isinstance(net, MultiLayerNet):
-        raise ValueError(f"net must be a TwoLayerNet or MultiLayerNet, got {type(net).__name__}")
+        raise InputError(f"net must be a TwoLayerNet or MultiLayerNet, got {type(net).__name__}")
     run = _Run(net, x_train, t_train, x_test, t_test, optimizer, settings)
     if resume is not None:
         run.restore(resume)
     bar = _progress_bar(run.iters, run.iteration, progress)
     # exp overflowing to inf is how sigmoid reaches 0; a diverging run is caught by the loss check below
     with _InterruptFlag() as interrupt, _closing(bar), net.reusing_buffers(), \
-            np.errstate(over="ignore", invalid="ignore"):
+            np.errstate(over="ignore", invalid="ignore"), _checkpoint_if_data_changes(run, checkpoint):
         while run.iteration < run.iters:
             if interrupt.requested:  # checked between steps, so a checkpoint never holds half a step
                 run.save(checkpoint)
@@ -93,7 +102,25 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
                 run.save(checkpoint)
                 if any([bool(cb({**record, "history": run.history})) for cb in callbacks]):
                     break
+    problem = run.history.not_learning(net.sizes[-1])
+    if problem:
+        warnings.warn(f"{problem}; the likely cause is the learning rate lr={run.optimizer.lr:g}: "
+                      f"try lr={run.optimizer.lr / 10:g}", NotLearningWarning, stacklevel=2)
     return run.history
+
+
+class NotLearningWarning(UserWarning):
+    """A run ended with the loss still at chance level (≥ ln K) and the accuracy at chance (about 1/K)."""
+
+
+@contextlib.contextmanager
+def _checkpoint_if_data_changes(run, checkpoint):
+    """A dataset file truncated or replaced under a run: save what was learned so far, then stop."""
+    try:
+        yield
+    except DatasetChangedError:
+        run.save(checkpoint)
+        raise
 
 
 class _Run:
@@ -103,11 +130,11 @@ class _Run:
     def __init__(self, net, x_train, t_train, x_test, t_test, optimizer, settings):
         unknown = set(settings) - set(TrainSettings.names("fit"))
         if unknown:
-            raise ValueError(f"fit() got unexpected settings {', '.join(sorted(unknown))}; "
+            raise InputError(f"fit() got unexpected settings {', '.join(sorted(unknown))}; "
                              f"it takes {', '.join(TrainSettings.names('fit'))}")
         if isinstance(optimizer, Optimizer):
             if settings.get("lr") is not None:
-                raise ValueError("pass either optimizer=<an Optimizer> or an optimizer name and lr, not both")
+                raise InputError("pass either optimizer=<an Optimizer> or an optimizer name and lr, not both")
             settings = {**settings, "optimizer": optimizer.name, "lr": optimizer.lr}
         elif optimizer is not None:
             settings = {**settings, "optimizer": optimizer}
@@ -116,7 +143,7 @@ class _Run:
         d, k = net.sizes[0], net.sizes[-1]
         self.x_train, self.labels = _training_data(x_train, t_train, d, k, net.dtype)
         if (x_test is None) != (t_test is None):
-            raise ValueError("pass both x_test and t_test, or neither")
+            raise InputError("pass both x_test and t_test, or neither")
         self.test = None if x_test is None else _training_data(x_test, t_test, d, k, net.dtype, name="x_test")
         n = len(self.labels)
         self.iter_per_epoch = max(n // s.batch_size, 1)
@@ -127,6 +154,10 @@ class _Run:
             self.every = self.iter_per_epoch
         else:
             self.every = self.iters if s.eval_every is None else positive_int("eval_every", s.eval_every)
+        # a batch's rows (and their float32 scaling), and each layer's forward and backward buffers for it
+        per_row = 2 * net.sizes[0] + 3 * sum(net.sizes[1:])
+        check_memory(s.batch_size * per_row * np.dtype(net.dtype).itemsize,
+                     f"batch_size {s.batch_size:,} (a batch and the layers' buffers for it)")
         self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed)
         self.load = BatchLoader(self.x_train, self.labels, s.batch_size, net.dtype, sampler=self.sampler)
         self.augment = RandomShift(d, seed=[s.seed, 1]) if s.augment == "shift" else None
@@ -197,8 +228,9 @@ class _Run:
     def restore(self, path) -> None:
         params, meta, extra = read_checkpoint(path)
         saved = meta["recipe"]
+        # iters only says where to stop: raising it extends a run, bit for bit as if it had been asked at first
         changed = [f"{key}={saved.get(key)!r} (now {value!r})" for key, value in self.recipe.items()
-                   if saved.get(key) != value]
+                   if saved.get(key) != value and key != "iters"]
         if changed:
             raise CheckpointError(f"cannot resume {path}: it was made with {', '.join(changed)}; "
                                   "resume with the same settings and data")
@@ -215,7 +247,7 @@ class _Run:
         if self.augment is not None:
             self.augment.restore(meta["augment"])
         self.optimizer.restore(meta["optimizer"], {k[4:]: v for k, v in extra.items() if k.startswith("opt.")})
-        self.history = History.from_dict({**meta["history"], "loss": extra["loss"].tolist()})
+        self.history = History.from_dict({**meta["history"], "loss": extra["loss"].tolist(), "iters": self.iters})
         self.iteration, self.elapsed_before = int(meta["iteration"]), float(meta["elapsed"])
 
 
@@ -227,7 +259,31 @@ def read_checkpoint(path) -> tuple[dict, dict, dict]:
         raise CheckpointError(f"cannot resume: {exc}") from None
     if meta.get("kind") != "nnlearn-checkpoint" or "loss" not in extra:
         raise CheckpointError(f"cannot resume: {path} is a weights file, not a training checkpoint")
+    problem = _checkpoint_problem(meta, extra)
+    if problem:
+        raise CheckpointError(f"cannot resume: {path} has inconsistent metadata ({problem}); it is damaged or "
+                              "was edited — start a new run")
     return params, meta, extra
+
+
+def _checkpoint_problem(meta: dict, extra: dict) -> str | None:
+    """What is wrong with a checkpoint's metadata, or None: every field resuming reads, of the right kind."""
+    iteration = meta.get("iteration")
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        return f"iteration {iteration!r} is not a whole number >= 0"
+    elapsed = meta.get("elapsed")
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not math.isfinite(elapsed) \
+            or elapsed < 0:
+        return f"elapsed {elapsed!r} is not a number of seconds >= 0"
+    for key in ("recipe", "sampler", "history", "architecture", "optimizer", "net_rng"):
+        if not isinstance(meta.get(key), dict):
+            return f"{key} is missing" if key not in meta else f"{key} is not a JSON object"
+    if not isinstance(meta.get("dtype"), str):
+        return "dtype is missing"
+    loss = extra["loss"]
+    if loss.ndim != 1 or len(loss) != iteration:
+        return f"it records {loss.size} losses for {iteration} iterations"
+    return None
 
 
 def _training_data(x, t, features, classes, dtype, name="x_train"):
@@ -235,8 +291,9 @@ def _training_data(x, t, features, classes, dtype, name="x_train"):
     if x.ndim > 2:
         x = x.reshape(len(x), -1)
     if x.dtype.kind not in "uf" or x.size == 0:
-        raise ValueError(f"{name} must be a non-empty array of floats or uint8 pixels, got {x.dtype} {x.shape}")
+        raise InputError(f"{name} must be a non-empty array of floats or uint8 pixels, got {x.dtype} {x.shape}")
     check_batch(name, x, features)
+    check_finite_data(name, x)
     labels = labels_from_target(t, len(x), classes, name="t" + name[1:], compact=True)
     if x.dtype.kind == "f" and x.dtype != dtype and x.size * np.dtype(dtype).itemsize <= PRECONVERT_LIMIT:
         x = x.astype(dtype)

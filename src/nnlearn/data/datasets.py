@@ -147,7 +147,7 @@ def open_dataset(name, *, data_dir=None, download=True) -> Dataset:
         path = Path(name).expanduser()
         if path.is_dir():
             return _directory_dataset(path)
-        raise InputError(f"unknown dataset {str(name)!r}; pass 'mnist', 'mnist-mini', 'fashion-mnist' "
+        raise InputError(f"dataset {str(name)!r} is unknown; pass 'mnist', 'mnist-mini', 'fashion-mnist' "
                          "or a directory holding the four IDX files")
     if name == MINI:
         return _mini_dataset()
