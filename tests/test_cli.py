@@ -31,7 +31,7 @@ def test_version_and_help(capsys):
 
 def test_usage_errors_exit_2(capsys):
     assert main(["train", "--iters", "0"]) == 2
-    assert "--iters: iters must be a positive integer, got 0" in capsys.readouterr().err
+    assert "--iters: must be a positive integer, got 0" in capsys.readouterr().err
     assert main(["train", "--sampling", "random"]) == 2
     assert main(["no-such-command"]) == 2
 
@@ -189,3 +189,168 @@ def test_figures_writes_three_whole_pngs_and_no_temporary_files(tmp_path, capsys
         with Image.open(out / name) as image:
             image.verify()
     assert "wrote" in capsys.readouterr().out
+
+
+# --- hostile command lines, folders, pipes and signals ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["train", "--seed", "-5"], "nnlearn train: error: --seed: must be a whole number >= 0, got -5"),
+    (["train", "--seed", "x"], "nnlearn train: error: --seed: expected a whole number, got 'x'"),
+    (["train", "--lr", "abc"], "nnlearn train: error: --lr: expected a number, got 'abc'"),
+    (["train", "--hidden", "0"], "nnlearn train: error: --hidden: expected positive sizes"),
+    (["train", "--batch-size", "0"], "nnlearn train: error: --batch-size: must be a positive integer, got 0"),
+    (["train", "--sampling", "random"], "nnlearn train: error: --sampling: invalid choice: 'random'"),
+    (["train", "--no-such-option"], "nnlearn: error: unrecognized arguments: --no-such-option"),
+])
+def test_usage_errors_are_one_line_naming_the_option(argv, message):
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_failed_start_leaves_no_folder_and_an_unfinished_start_can_be_redone(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert not out.exists()
+    # what a run killed before its first checkpoint leaves: its config, and a temporary file of a dead process
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / f".checkpoint.npz.{int(dead.stdout)}.0123abcd.tmp").write_bytes(b"half")
+    assert main(["train", "--resume", str(out)]) == 1
+    assert f"start it again with --out {out}" in capsys.readouterr().err
+    assert main(["train", "--iters", "100", "--hidden", "5", "--out", str(out), "--quiet"]) == 0
+    assert (out / "weights.npz").is_file()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_two_runs_never_share_a_folder(tmp_path):
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "nnlearn", "train", "--iters", "1000000", "--hidden", "5",
+                              "--out", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.1)
+        assert (out / "checkpoint.npz").exists(), first.stderr.read() if first.poll() is not None else "slow"
+        for argv in (["--resume", str(out)], ["--out", str(out)]):
+            second = run_cli("train", *argv)
+            assert second.returncode == 1
+            assert f"{out} is in use by another nnlearn train (process {first.pid})" in second.stderr
+            assert second.stderr.count("\n") == 1
+    finally:
+        first.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 130 and "Traceback" not in err
+    from nnlearn.runs import RunFolder
+
+    with RunFolder.resumed(out):  # free again once the first run has ended
+        pass
+
+
+def test_resume_extends_with_iters_and_refuses_other_options(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--iters", "80", "--hidden", "5", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "--resume", str(out), "--lr", "0.5", "--hidden", "7"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume: --hidden, --lr cannot change a run being resumed" in err and err.count("\n") == 1
+    assert main(["train", "--resume", str(out), "--iters", "160", "--quiet"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 160 and history["epoch_iteration"][-1] == 160
+    capsys.readouterr()
+    # the same 160 iterations in one go give the same weights
+    assert main(["train", "--iters", "160", "--hidden", "5", "--out", str(tmp_path / "once"), "--quiet"]) == 0
+    with np.load(out / "weights.npz") as a, np.load(tmp_path / "once" / "weights.npz") as b:
+        np.testing.assert_array_equal(a["W1"], b["W1"])
+
+
+def test_evaluate_and_predict_take_a_run_folder_and_report_picture_changes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--iters", "80", "--hidden", "5", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2000
+    photo = np.full((100, 80, 3), 230, np.uint8)
+    photo[20:80, 35:45] = 10
+    Image.fromarray(photo).save(tmp_path / "one.jpg")
+    Image.fromarray(photo[:, :, 0]).save(tmp_path / "one.bmp")
+    assert main(["predict", str(out), str(tmp_path / "one.jpg"), str(tmp_path / "one.bmp")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("one.") == 2
+    assert f"{tmp_path / 'one.jpg'}: resized 80x100 to 28x28; inverted" in captured.err
+    Image.new("1", (9000, 9000)).save(tmp_path / "bomb.png")
+    assert main(["predict", str(out), str(tmp_path / "bomb.png")]) == 1
+    err = capsys.readouterr().err
+    assert "9000x9000 picture" in err and "decompression bomb" in err and err.count("\n") == 1
+
+
+def test_weights_with_non_finite_outputs_fail_evaluate(tmp_path, capsys):
+    net = nl.TwoLayerNet(784, 5, 10, seed=0, dtype=np.float32)
+    net.params["W2"][:] = 3e38
+    nl.save_weights(tmp_path / "w.npz", net.params, {"architecture": net.architecture, "dataset": "mnist-mini"})
+    assert main(["evaluate", str(tmp_path / "w.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "NaN or infinite outputs" in err and err.count("\n") == 1
+
+
+def test_a_run_that_does_not_learn_ends_with_a_warning_and_exit_3(tmp_path):
+    result = run_cli("train", "--lr", "100", "--iters", "160", "--hidden", "10", "--out", str(tmp_path / "r"))
+    assert result.returncode == 3, result.stderr
+    assert "nnlearn train: warning: the network did not learn" in result.stderr and "lr=100" in result.stderr
+    assert "done: 160 iterations" in result.stdout
+
+
+def test_memory_beyond_the_machine_is_one_line(tmp_path):
+    result = run_cli("train", "--hidden", "100000000", "--out", str(tmp_path / "r"))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "--hidden: [100000000] (a 784-100000000-10 network of 79,500,000,010 parameters) would need" in \
+        result.stderr and "TiB of memory" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_closed_pipe_does_not_stop_training(tmp_path):
+    out = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-m", "nnlearn", "train", "--iters", "400", "--hidden", "5",
+                              "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = [child.stdout.readline() for _ in range(3)]  # like `| head -3`
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    child.wait(timeout=300)
+    assert all(lines) and child.returncode == 0, err
+    assert "Broken pipe" not in err and "Exception ignored" not in err and "Traceback" not in err
+    assert (out / "weights.npz").is_file() and (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 1.0, 2.0])
+def test_ctrl_c_during_start_up_is_quiet(tmp_path, delay):
+    """From the moment nnlearn's code runs (Python's own start-up, a few milliseconds, is beyond its reach)."""
+    out = tmp_path / "run"
+    script = Path(sys.executable).parent / "nnlearn"  # the console script a user runs
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "nnlearn"]
+    child = subprocess.Popen([*command, "train", "--iters", "100000", "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "Error" not in err and "Exception" not in err, err
+    assert "interrupted" in err
+    assert not out.exists() or (out / "checkpoint.npz").exists()  # a start cut short leaves no folder behind
+
+
+def test_second_ctrl_c_while_stopping_prints_nothing_strange(tmp_path):
+    out = tmp_path / "run"
+    child = subprocess.Popen([sys.executable, "-m", "nnlearn", "train", "--iters", "100000", "--hidden", "5",
+                              "--out", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "checkpoint.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(3):
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert "interrupted" in err
+    nl.io.load_weights(out / "checkpoint.npz")  # whatever moment it hit, the checkpoint is whole

@@ -236,3 +236,116 @@ def test_best_preset_learns_quickly():
     net = build_network(settings, 784, 10)
     history = nl.fit(net, x, t, x_test=xt, t_test=tt, **settings.scope("fit"))
     assert history.test_acc[-1] >= 0.95
+
+
+# --- hostile data, checkpoints and settings -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["x_train", "x_test"])
+def test_nan_in_the_data_is_named_at_the_boundary(where):
+    x, t = blobs()
+    bad = x.copy()
+    bad[17, 2] = np.nan
+    data = {"x_train": bad if where == "x_train" else x, "x_test": bad if where == "x_test" else x}
+    with pytest.raises(nl.InputError, match=rf"{where} contains NaN or infinity \(first in row 17\)") as err:
+        nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), data["x_train"], t, x_test=data["x_test"], t_test=t, iters=10)
+    assert "learning rate" not in str(err.value).replace("not a learning-rate problem", "")
+    with pytest.raises(nl.InputError, match=r"x contains NaN or infinity \(first in row 17\)"):
+        nl.evaluate(nl.TwoLayerNet(4, 8, 3, seed=0), bad, t)
+
+
+def test_a_run_that_does_not_learn_warns_naming_lr():
+    """The issue's example, --lr 100: saturated sigmoids, the loss far above ln 10, accuracy at chance."""
+    (x, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    with pytest.warns(nl.train.NotLearningWarning, match=r"did not learn.*≥ ln 10.*lr=100: try lr=10$"):
+        nl.fit(nl.TwoLayerNet(784, 20, 10, seed=0), x[:1000], t[:1000], iters=60, batch_size=50, lr=100)
+    history = nl.fit(nl.TwoLayerNet(784, 20, 10, seed=0), x[:1000], t[:1000], iters=60, batch_size=50, lr=0.5)
+    assert history.not_learning(10) is None  # learning slowly is learning
+
+
+def test_extending_a_finished_run_is_bit_exact(tmp_path):
+    x, t = blobs()
+    full = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=2)
+    nl.fit(full, x, t, iters=100, batch_size=30, sampling="shuffle", seed=3)
+    first = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=2)
+    ckpt = tmp_path / "ckpt.npz"
+    nl.fit(first, x, t, iters=60, batch_size=30, sampling="shuffle", seed=3, checkpoint=ckpt)
+    extended = nl.TwoLayerNet(4, 8, 3, weight_init_std=0.3, seed=99)
+    history = nl.fit(extended, x, t, iters=100, batch_size=30, sampling="shuffle", seed=3, resume=ckpt)
+    for key in full.params:
+        np.testing.assert_array_equal(extended.params[key], full.params[key])
+    assert len(history.loss) == 100 and history.iters == 100
+
+
+def _edit_checkpoint(path, edit):
+    params, meta, extra = read_checkpoint(path)
+    edit(params, meta, extra)
+    nl.save_weights(path, params, meta, extra_arrays=extra)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda p, m, e: m.update(iteration=-5), "iteration -5 is not a whole number >= 0"),
+    (lambda p, m, e: m.update(iteration=20.5), "iteration 20.5 is not a whole number >= 0"),
+    (lambda p, m, e: m.pop("recipe"), "recipe is missing"),
+    (lambda p, m, e: m.pop("sampler"), "sampler is missing"),
+    (lambda p, m, e: m.update(history=[1, 2]), "history is not a JSON object"),
+    (lambda p, m, e: m.update(elapsed="soon"), "elapsed 'soon' is not a number of seconds"),
+    (lambda p, m, e: e.update(loss=e["loss"][:3]), "it records 3 losses for 20 iterations"),
+    (lambda p, m, e: p.update(W1=np.zeros((1, 8))), "W1 has shape (1, 8) but the metadata's layer sizes give (4, 8)"),
+])
+def test_inconsistent_checkpoint_metadata_is_one_line(tmp_path, edit, message):
+    x, t = blobs()
+    ckpt = tmp_path / "c.npz"
+    nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), x, t, iters=20, batch_size=30, checkpoint=ckpt)
+    _edit_checkpoint(ckpt, edit)
+    with pytest.raises(CheckpointError) as err:
+        nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), x, t, iters=40, batch_size=30, resume=ckpt)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sizes_beyond_the_machine_name_the_memory_needed():
+    with pytest.raises(nl.ResourceLimitError, match=r"^hidden \[100000000\] \(a 784-100000000-10 network of "
+                                                    r"79,500,000,010 parameters\) would need [\d.]+ TiB of memory"):
+        nl.TwoLayerNet(784, 100_000_000, 10)
+    x, t = blobs()
+    with pytest.raises(nl.ResourceLimitError, match=r"^batch_size 10,000,000,000 .* would need [\d.]+ TiB"):
+        nl.fit(nl.TwoLayerNet(4, 8, 3, seed=0), x, t, iters=1, batch_size=10_000_000_000)
+
+
+CHANGE_DURING_FIT = """
+import json, os, sys
+import numpy as np
+import nnlearn as nl
+from nnlearn.data.idx import write_idx
+folder, ckpt = sys.argv[1], sys.argv[2]
+ds = nl.open_dataset(folder)
+net = nl.TwoLayerNet(784, 8, 10, seed=0)
+
+def truncate_after_first_epoch(record):
+    os.truncate(os.path.join(folder, "train-images-idx3-ubyte"), 100)
+
+try:
+    nl.fit(net, ds.x_train, ds.t_train, iters=200, batch_size=50, checkpoint=ckpt,
+           callbacks=[truncate_after_first_epoch])
+except nl.DatasetChangedError as exc:
+    print("stopped:", exc)
+"""
+
+
+def test_dataset_file_truncated_during_fit_stops_after_a_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    from nnlearn.data.datasets import STANDARD_NAMES
+
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 500), ("test", 100)):
+        nl.write_idx(tmp_path / STANDARD_NAMES[f"{part}_images"], rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        nl.write_idx(tmp_path / STANDARD_NAMES[f"{part}_labels"], rng.integers(0, 10, n, dtype=np.uint8))
+    ckpt = tmp_path / "ckpt.npz"
+    result = subprocess.run([sys.executable, "-c", CHANGE_DURING_FIT, str(tmp_path), str(ckpt)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-1500:]}"
+    assert "stopped: the dataset file" in result.stdout and "was truncated to 100 bytes" in result.stdout
+    _, meta, _ = read_checkpoint(ckpt)
+    assert meta["iteration"] == 20  # written when the change was found, at the second evaluation

@@ -19,6 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ._startup import interrupted_while_starting
 from ._version import __version__
 
 NOT_LEARNING_EXIT = 3
@@ -84,23 +85,18 @@ def main(argv=None) -> int:
 def run() -> None:
     """Console-script entry point: ``main`` with the process-wide handling a library must not do — a quiet
     Ctrl-C during start-up, output to a closed pipe dropped, and no reaction to Ctrl-C while exiting."""
-    signal.signal(signal.SIGINT, _interrupted_while_starting)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupted_while_starting)
     sys.stdout = _PipeSafe(sys.stdout)
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # shutting down: nothing is left that Ctrl-C could stop
     sys.exit(code)
 
 
-def _interrupted_while_starting(signum, frame):
-    """Ctrl-C before the command has done anything (Python is still importing NumPy): just stop."""
-    os.write(2, b"\ninterrupted\n")
-    os._exit(130)
-
-
 def _start_up(command: str) -> None:
     """Import what the command needs while Ctrl-C still simply stops, then let Ctrl-C raise KeyboardInterrupt
     (NumPy turns an interrupt inside its import into a misleading ImportError)."""
-    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is not _interrupted_while_starting:
+    if not _in_main_thread() or signal.getsignal(signal.SIGINT) is not interrupted_while_starting:
         return
     import numpy  # noqa: F401
 
