@@ -328,6 +328,9 @@ def _train(args, run, settings, *, resume: bool) -> int:
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
     problems = [w for w in caught if issubclass(w.category, NotLearningWarning)]
+    for w in caught:
+        if w not in problems:  # any other warning is shown as it would have been
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     for w in problems:
         print(f"nnlearn train: warning: {w.message}", file=sys.stderr)
     return NOT_LEARNING_EXIT if problems else 0
