@@ -38,7 +38,11 @@ rows are four to eight times larger."""
 
 def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:
     """(accuracy, loss) of a network (or a params dict) over a whole dataset, in chunks, so memory stays
-    bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows."""
+    bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows.
+
+    Raises ``InputError`` (a ``ValueError``) for malformed weights or data (NaN or infinity in ``x`` is named,
+    by row) and for weights whose outputs are not finite; ``DatasetChangedError`` (an ``OSError``) when a
+    memory-mapped ``x`` is truncated or replaced while it is read."""
     if not isinstance(net, MultiLayerNet):
         net = network_from_weights(net)
     x, labels = _training_data(x, t, net.sizes[0], net.sizes[-1], net.dtype, "x")
