@@ -164,17 +164,3 @@ def test_entry_the_metadata_does_not_name_is_refused(tmp_path):
     nl.save_weights(tmp_path / "w.npz", p, {"sizes": [6, 4]})
     with pytest.raises(nl.InputError, match="entry 'W2' that its metadata's layer sizes do not name"):
         nl.load_weights(tmp_path / "w.npz")
-
-
-@pytest.mark.parametrize("how", ["predict", "accuracy_and_loss", "evaluate"])
-def test_weights_with_non_finite_outputs_are_refused(how):
-    from nnlearn.inference import accuracy_and_loss
-
-    p = {k: v.astype(np.float32) for k, v in params().items()}
-    p["W2"][:] = 3e38  # finite, but their sum in z W2 overflows float32
-    x = np.ones((3, 6), np.float32)
-    calls = {"predict": lambda: predict(p, x),
-             "accuracy_and_loss": lambda: accuracy_and_loss(p, [(x, np.array([0, 1, 2]))]),
-             "evaluate": lambda: nl.evaluate(p, x, np.array([0, 1, 2]))}
-    with pytest.raises(nl.InputError, match=r"NaN or infinite outputs \(their largest entry, 3e\+38"):
-        calls[how]()

@@ -244,3 +244,19 @@ def test_architecture_round_trip_through_a_weights_file(tmp_path):
     rebuilt = network_from_weights(*nl.load_weights(tmp_path / "old.npz"))
     assert type(rebuilt) is nl.TwoLayerNet
     np.testing.assert_array_equal(rebuilt.predict(x), old.predict(x))
+
+
+@pytest.mark.parametrize("how", ["chapter 3 predict", "net.predict", "accuracy_and_loss", "evaluate"])
+def test_weights_with_non_finite_outputs_are_refused(how):
+    """Finite weights (3e38, the float32 range) whose sums overflow: an error, not nan accuracy or class 0."""
+    from nnlearn.inference import predict
+    from nnlearn.network import accuracy_and_loss
+
+    net = nl.TwoLayerNet(6, 4, 3, weight_init_std=1.0, seed=0, dtype=np.float32)
+    net.params["W2"][:] = 3e38
+    x, t = np.ones((3, 6), np.float32), np.array([0, 1, 2])
+    calls = {"chapter 3 predict": lambda: predict(net.params, x), "net.predict": lambda: net.predict(x),
+             "accuracy_and_loss": lambda: accuracy_and_loss(net, [(x, t)]),
+             "evaluate": lambda: nl.evaluate(net, x, t)}
+    with pytest.raises(nl.InputError, match=r"NaN or infinite outputs \(their largest entry, 3e\+38"):
+        calls[how]()
