@@ -179,11 +179,12 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert bar and "400/400" in bar[-1] and "it/s" in bar[-1] and "loss" in bar[-1]
 
 
-def test_figures_writes_three_whole_pngs_and_no_temporary_files(tmp_path, capsys):
+def test_figures_writes_the_chapters_figures_whole_and_no_temporary_files(tmp_path, capsys):
     out = tmp_path / "figs"
-    assert main(["figures", "--out", str(out)]) == 0
+    assert main(["figures", "--out", str(out), "--iters", "200"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["descent_paths.png", "gradient_field.png", "tangent.png"]
+    assert names == ["derivative_error.png", "descent_paths.png", "gradient_field.png", "learning_rate_sweep.png",
+                     "loss_vs_accuracy.png", "minibatch_estimate.png", "tangent.png"]
     for name in names:
         with Image.open(out / name) as image:
             image.verify()

@@ -217,18 +217,43 @@ def cmd_report(args) -> int:
 
 @command
 def _register_figures(commands):
-    p = commands.add_parser("figures", help="draw chapter 4's figures (tangents, gradient field, descent paths)")
+    p = commands.add_parser("figures", help="draw chapter 4's figures and measure its claims on real digits",
+                            description="Draw chapter 4's figures (tangents, gradient field, descent paths) and "
+                                        "the figures that measure its claims: mini-batch estimates, the error of "
+                                        "numerical derivatives, loss against accuracy, learning rates.")
     p.add_argument("--out", default="figures", help="output directory (default ./figures)")
+    p.add_argument("--dataset", default="mnist-mini",
+                   help="data for the measured figures (default mnist-mini; a directory of IDX files works, "
+                        "of any size)")
+    p.add_argument("--data-dir")
+    p.add_argument("--iters", type=positive(int), default=2000,
+                   help="iterations to train the network the figures measure (default 2000)")
+    p.add_argument("--rows", type=int, default=60_000,
+                   help="training images the mini-batch figure estimates over (default 60000; 0: all, read in "
+                        "chunks, for a file larger than memory)")
     p.set_defaults(func=cmd_figures)
 
 
 def cmd_figures(args) -> int:
     from . import plots
     from ._files import atomic_write
+    from .data.datasets import open_dataset
+    from .report import chapter_figures
+    from .runs import build_network
+    from .settings import TrainSettings
+    from .train import fit
 
     out = Path(args.out)
-    for name, fig in (("tangent.png", plots.tangent_figure()), ("gradient_field.png", plots.gradient_field_figure()),
-                      ("descent_paths.png", plots.descent_paths_figure())):
+    figures = {"tangent.png": plots.tangent_figure(), "gradient_field.png": plots.gradient_field_figure()}
+    settings = TrainSettings(dataset=args.dataset, data_dir=args.data_dir, iters=args.iters)
+    ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
+    net = build_network(settings, ds.x_train.shape[1], len(ds.class_names))
+    print(f"training {settings.recipe(ds.x_train.shape[1], len(ds.class_names))} on {ds.describe()} "
+          "for the measured figures")
+    fit(net, ds.x_train, ds.t_train, iters=settings.iters, batch_size=settings.batch_size, lr=settings.lr,
+        seed=settings.seed, eval_every="never")
+    figures.update(chapter_figures(net, ds, settings, rows=args.rows or None))
+    for name, fig in figures.items():
         with atomic_write(out / name) as f:  # like every other file nnlearn writes: never half a PNG
             fig.savefig(f, format="png", dpi=120)
         print(f"wrote {out / name}")

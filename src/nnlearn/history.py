@@ -40,6 +40,22 @@ class History:
     def train_loss_list(self):
         return self.loss
 
+    def __repr__(self) -> str:
+        from .display import history_repr
+
+        return history_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import history_html
+
+        return history_html(self)
+
+    def plot(self):
+        """The loss of every iteration and the accuracy per epoch, as one figure (shows itself in a notebook)."""
+        from .plots import history_figure
+
+        return history_figure(self)
+
     def records(self) -> list[dict]:
         return [{f: getattr(self, f)[i] for f in self.EPOCH_FIELDS} for i in range(len(self.epoch))]
 
