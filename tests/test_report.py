@@ -49,6 +49,7 @@ def test_partial_last_epoch_is_plotted_at_its_fraction(tmp_path):
     from nnlearn.data.datasets import open_dataset
     from nnlearn.history import History
     from nnlearn.io import load_weights
+    from nnlearn.network import network_from_weights
     from nnlearn.report import training_figures
 
     run = tmp_path / "partial"
@@ -56,7 +57,8 @@ def test_partial_last_epoch_is_plotted_at_its_fraction(tmp_path):
     history = History.from_dict(json.loads((run / "history.json").read_text()))
     assert history.epoch == [1, 1]  # 80 iterations, then the last 20: both called "epoch 1" in the history
 
-    figures = training_figures(history, load_weights(run / "weights.npz")[0], open_dataset("mnist-mini"))
+    net = network_from_weights(*load_weights(run / "weights.npz"))
+    figures = training_figures(history, net, open_dataset("mnist-mini"))
     line = figures["accuracy.png"].axes[0].lines[0]
     assert list(line.get_xdata()) == [1.0, 1.25]
 
