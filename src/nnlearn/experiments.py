@@ -14,7 +14,7 @@ import numpy as np
 from ._checks import labels_from_target, positive_int
 from .data.blockio import iter_chunks
 from .data.pixels import pixels_to_float
-from .functions import sigmoid
+from .functions import cross_entropy_error, sigmoid
 from .gradient import gradient_descent
 from .train import TrainingDivergedError, fit
 
@@ -49,40 +49,49 @@ class MinibatchEstimate:
         return np.array([np.std(v, ddof=1) for v in self.losses])
 
 
-def minibatch_estimate(net, x, t, batch_sizes=(1, 10, 100, 1000), draws: int = 200, seed=0,
+def minibatch_estimate(net, x, t, batch_sizes=(1, 10, 100, 1000), draws=200, seed=0,
                        chunk: int = 10_000) -> MinibatchEstimate:
     """How well ``draws`` random mini-batches (drawn as the book does, ``np.random.choice``: with replacement)
     estimate the loss and gradient over all of ``x`` (section 4.2.3, "like TV ratings").
 
-    The full-data loss and gradient are computed once, in chunks of ``chunk`` rows, so ``x`` may be a
-    memory-mapped file of any size.  Each draw gathers only its own rows.
+    draws: a number for every batch size, or {batch size: number}.  The full-data loss and gradient are
+    computed once, in chunks of ``chunk`` rows, so ``x`` may be a memory-mapped file of any size; each draw
+    gathers only its own rows.  Loss and gradient are those of a training step (``loss_and_gradient``: with
+    dropout or batchnorm, in training mode); the network's state is restored afterwards.
     """
-    draws = positive_int("draws", draws)
-    d, k = _sizes(net)
+    counts = {b: positive_int("draws", draws[b] if isinstance(draws, dict) else draws) for b in batch_sizes}
+    _, k = _sizes(net)
     labels = labels_from_target(t, len(x), k, compact=True)
     dtype = net.params["W1"].dtype
     names = list(net.params)
     n = len(labels)
-    total_loss, total_grad = 0.0, None
-    for xc, tc in iter_chunks(x, labels, chunk, dtype=dtype):
-        m = len(tc)
-        total_loss += float(net.loss(xc, tc)) * m
-        g = _flat(net.gradient(xc, tc), names) * m
-        total_grad = g if total_grad is None else total_grad + g
-    full_loss, full_grad = total_loss / n, total_grad / n
-    rng = np.random.default_rng(seed)
-    losses, cosines = [], []
-    for b in batch_sizes:
-        b = positive_int("batch size", b)
-        ls, cs = np.empty(draws), np.empty(draws)
-        for i in range(draws):
-            index = np.sort(rng.choice(n, b))
-            xb, tb = _rows(x, index, dtype), np.asarray(labels[index]).astype(np.intp)
-            ls[i] = net.loss(xb, tb)
-            g = _flat(net.gradient(xb, tb), names)
-            cs[i] = g @ full_grad / (np.linalg.norm(g) * np.linalg.norm(full_grad) or 1.0)
-        losses.append(ls)
-        cosines.append(cs)
+    saved = {key: v.copy() for key, v in getattr(net, "state", {}).items()}
+
+    def loss_and_gradient(xb, tb):
+        loss, grads = net.loss_and_gradient(xb, np.asarray(tb).astype(np.intp))
+        return float(loss), _flat(grads, names)
+
+    try:
+        total_loss, total_grad = 0.0, None
+        for xc, tc in iter_chunks(x, labels, chunk, dtype=dtype):
+            loss, g = loss_and_gradient(xc, tc)
+            total_loss += loss * len(tc)
+            total_grad = g * len(tc) if total_grad is None else total_grad + g * len(tc)
+        full_loss, full_grad = total_loss / n, total_grad / n
+        rng = np.random.default_rng(seed)
+        losses, cosines = [], []
+        for b in batch_sizes:
+            b = positive_int("batch size", b)
+            ls, cs = np.empty(counts[b]), np.empty(counts[b])
+            for i in range(counts[b]):
+                index = np.sort(rng.choice(n, b))
+                ls[i], g = loss_and_gradient(_rows(x, index, dtype), labels[index])
+                cs[i] = g @ full_grad / (np.linalg.norm(g) * np.linalg.norm(full_grad) or 1.0)
+            losses.append(ls)
+            cosines.append(cs)
+    finally:
+        for key, v in saved.items():
+            net.state[key][...] = v
     return MinibatchEstimate(tuple(batch_sizes), tuple(losses), tuple(cosines), full_loss, n)
 
 
@@ -167,12 +176,14 @@ def loss_vs_accuracy(net, x, t, alphas=None, direction="random", seed=0) -> Loss
         step[name][tuple(index)] = 1.0
         label = f"one weight, {name}{list(index)}"
     losses, accs = np.empty(len(alphas)), np.empty(len(alphas))
+    labels = labels_from_target(t, len(x), _sizes(net)[1])
     try:
         for i, a in enumerate(alphas):
             for k in params:
                 params[k][...] = original[k] + a * step[k]
-            losses[i] = net.loss(x, t)
-            accs[i] = net.accuracy(x, t)
+            y = net.predict(x)  # one forward pass for both: E = cross_entropy_error(y, t), and argmax
+            losses[i] = cross_entropy_error(y, labels)
+            accs[i] = np.mean(np.argmax(y, axis=1) == labels)
     finally:
         for k in params:
             params[k][...] = original[k]

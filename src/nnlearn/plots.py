@@ -399,8 +399,8 @@ def minibatch_estimate_figure(estimates: dict) -> NotebookFigure:
         ax_spread.set(title=f"{name}: spread falls as 1/√B", xlabel="batch size B", ylabel="standard deviation")
         ax_spread.legend(loc="lower left", fontsize="small")
         ax_spread.grid(alpha=0.3, which="both")
-    draws = len(next(iter(estimates.values())).losses[0])
-    fig.suptitle(f"How well a random mini-batch stands in for all the data\n({draws} batches per size, "
+    draws = ", ".join(str(len(v)) for v in next(iter(estimates.values())).losses)
+    fig.suptitle(f"How well a random mini-batch stands in for all the data\n({draws} batches of each size, "
                  "drawn with replacement like np.random.choice)")
     return fig
 
