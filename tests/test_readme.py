@@ -41,4 +41,4 @@ def test_japanese_readme_python_session():
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(doctest.DocTestParser().get_doctest(block, {}, "README.ja", str(README_JA), 0))
     result = runner.summarize(verbose=False)
-    assert result.attempted == 5 and result.failed == 0
+    assert result.attempted >= 5 and result.failed == 0

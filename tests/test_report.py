@@ -119,3 +119,12 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
     lower = pixels[4000:rows[-1]]
     assert (lower < 128).mean() > 0.005 and lower.std() > 20, "no figures in the lower half of the page"
     Path(shot).replace(run_dir / "screenshot.png")  # kept for a person to look at when debugging
+
+
+def test_no_chapter_leaves_the_chapters_figures_out(tmp_path):
+    run = tmp_path / "quick"
+    assert main(["train", "--iters", "80", "--hidden", "10", "--out", str(run), "--quiet", "--no-chapter"]) == 0
+    page = (run / REPORT).read_text()
+    assert not any((run / name).exists() for name in CHAPTER_FIGURES)
+    assert "nnlearn report</code> on this folder adds them" in page
+    assert len(re.findall(r'src="data:image/png', page)) == len(FIGURES)

@@ -140,6 +140,9 @@ def _register_train(commands):
                         "the dataset)")
     _add_settings_options(p)
     p.add_argument("--threads", type=positive(int), help="BLAS threads (default: all cores)")
+    p.add_argument("--no-chapter", action="store_true",
+                   help="leave the chapter's measured figures out of the report (saves some seconds; "
+                        "nnlearn report adds them later)")
     p.add_argument("--out", help="run folder (default runs/<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
@@ -195,7 +198,7 @@ def cmd_train(args) -> int:
         print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
               f"  nnlearn train --resume {run.path}", file=sys.stderr)
         return 130
-    report = write_report(run.path)
+    report = write_report(run.path, chapter=not args.no_chapter)
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
     return 0
@@ -205,13 +208,14 @@ def cmd_train(args) -> int:
 def _register_report(commands):
     p = commands.add_parser("report", help="rebuild report.html and the figures of a run folder")
     p.add_argument("run", help="a run folder made by nnlearn train")
+    p.add_argument("--no-chapter", action="store_true", help="leave the chapter's measured figures out")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
     from .report import write_report
 
-    print(f"wrote {write_report(args.run)}")
+    print(f"wrote {write_report(args.run, chapter=not args.no_chapter)}")
     return 0
 
 

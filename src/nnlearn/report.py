@@ -120,8 +120,9 @@ def chapter_figures(trained, dataset, settings, seed: int = 0, rows: int | None 
 
 
 def write_report(run_dir, *, dataset=None, history: History | None = None, net=None,
-                 in_progress: bool = False) -> Path:
-    """Write the PNGs and ``report.html`` into ``run_dir``; returns the report's path."""
+                 in_progress: bool = False, chapter: bool = True) -> Path:
+    """Write the PNGs and ``report.html`` into ``run_dir``; returns the report's path.  chapter: also measure
+    and draw the chapter's claims on this run's network (some seconds; never while training runs)."""
     run = RunFolder(Path(run_dir))
     if not (run.path / RunFolder.CONFIG).is_file():
         raise ValueError(f"{run.path} is not a run folder (no config.json); pass a folder made by nnlearn train")
@@ -135,7 +136,7 @@ def write_report(run_dir, *, dataset=None, history: History | None = None, net=N
     images = {}
     with matplotlib.rc_context(READABLE):  # ticks are made when drawn: saving must happen inside too
         figures = training_figures(history, net, dataset)
-        if not in_progress:  # seconds of measuring; a live page shows the run's own figures only
+        if chapter and not in_progress:  # seconds of measuring; a live page shows the run's own figures only
             figures.update(chapter_figures(net, dataset, settings))
         for name, fig in figures.items():
             buf = io.BytesIO()
@@ -271,7 +272,8 @@ def render_html(settings, config: dict, history: History, images: dict, in_progr
     chapter = "\n".join(_figure_html(images[name], caption, notes[name], name in WIDE_FIGURES)
                         for name, caption in CHAPTER_FIGURES.items() if name in images)
     if not chapter:
-        chapter = "<p>These figures are drawn when training has finished.</p>"
+        chapter = ("<p>These figures are drawn when training has finished, unless it was run with --no-chapter; "
+                   "<code>nnlearn report</code> on this folder adds them.</p>")
     rows = "\n".join(
         "<tr>" + "".join(f"<td>{e(c)}</td>" for c in (
             f"{r['epoch_iteration'] / max(history.iter_per_epoch, 1):.4g}", f"{r['epoch_iteration']:,}",
