@@ -123,7 +123,7 @@ def test_make_large_command(tmp_path, capsys):
 
 def test_ctrl_c_then_resume_is_bit_exact(tmp_path):
     """SIGINT at an arbitrary moment, then --resume: the same final weights as a run never interrupted."""
-    args = ["train", "--iters", "6000", "--hidden", "30", "--sampling", "shuffle", "--seed", "7"]
+    args = ["train", "--iters", "6000", "--hidden", "30", "--sampling", "shuffle", "--seed", "7", "--no-chapter"]
     straight = run_cli(*args, "--out", str(tmp_path / "straight"), "--quiet")
     assert straight.returncode == 0, straight.stderr
     out = tmp_path / "interrupted"
@@ -141,7 +141,7 @@ def test_ctrl_c_then_resume_is_bit_exact(tmp_path):
     assert f"nnlearn train --resume {out}" in stderr
     _, meta, _ = nl.train.read_checkpoint(out / "checkpoint.npz")
     assert 0 < meta["iteration"] < 6000
-    resumed = run_cli("train", "--resume", str(out))
+    resumed = run_cli("train", "--resume", str(out), "--no-chapter")
     assert resumed.returncode == 0, resumed.stderr
     a, _ = nl.load_weights(tmp_path / "straight" / "weights.npz")
     b, _ = nl.load_weights(out / "weights.npz")
@@ -180,11 +180,12 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert bar and "400/400" in bar[-1] and "it/s" in bar[-1] and "loss" in bar[-1]
 
 
-def test_figures_writes_three_whole_pngs_and_no_temporary_files(tmp_path, capsys):
+def test_figures_writes_the_chapters_figures_whole_and_no_temporary_files(tmp_path, capsys):
     out = tmp_path / "figs"
-    assert main(["figures", "--out", str(out)]) == 0
+    assert main(["figures", "--out", str(out), "--iters", "200"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["descent_paths.png", "gradient_field.png", "tangent.png"]
+    assert names == ["derivative_error.png", "descent_paths.png", "gradient_field.png", "learning_rate_sweep.png",
+                     "loss_vs_accuracy.png", "minibatch_estimate.png", "tangent.png"]
     for name in names:
         with Image.open(out / name) as image:
             image.verify()

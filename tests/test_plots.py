@@ -98,3 +98,45 @@ def test_no_pyplot_state():
     plots.tangent_figure()
     assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
 
+
+
+def test_accuracy_figure_single_point_partial_epoch_and_many_epochs():
+    fig = plots.accuracy_figure([0.625], [0.31], [0.30])  # --iters 50: one evaluation, before epoch 1
+    ax = fig.axes[0]
+    assert ax.get_xlim() == (0.0, 1.0) and "one evaluation" in ax.texts[0].get_text()
+    fig = plots.accuracy_figure([1, 2, 3, 4, 5, 6, 6.25], [0.5] * 7, [0.4] * 7)  # --iters 500: 6.25 epochs
+    assert list(fig.axes[0].lines[0].get_xdata())[-2:] == [6.0, 6.25]
+    epochs = np.arange(1, 126)
+    fig = plots.accuracy_figure(epochs, np.full(125, 0.9), np.full(125, 0.9))
+    train, test = fig.axes[0].lines
+    assert train.get_marker() in ("None", None, "") and test.get_marker() in ("None", None, "")
+    assert test.get_zorder() > train.get_zorder() and test.get_linestyle() == "--"  # the dashed line stays visible
+
+
+def test_confusion_colours_scale_with_the_errors_not_the_diagonal():
+    true = np.repeat(np.arange(3), 100)
+    pred = true.copy()
+    pred[:3] = 1  # three 0s read as 1
+    fig = plots.confusion_matrix_figure(true, pred, ["a", "b", "c"])
+    image = fig.axes[0].images[0]
+    assert image.norm.vmax == 3  # the largest error, not the diagonal's 100
+    assert np.ma.getmaskarray(image.get_array()).diagonal().all()
+
+
+def test_zigzag_on_the_round_bowl_and_the_elongated_one():
+    fig = plots.descent_paths_figure(lrs=(0.9,), step_num=10)
+    assert "zigzags in" in fig.axes[0].get_title()
+    assert len(fig.axes[0].texts) >= 5  # one arrow per step: the back-and-forth is drawn, not a line over itself
+    fig = plots.descent_paths_figure(plots.function_bowl, init_x=(-7.0, 2.0), lrs=(0.1, 0.9), extent=(10.0, 4.0))
+    assert "zigzags in" in fig.axes[1].get_title() and "zigzags" not in fig.axes[0].get_title()
+
+
+def test_history_plot_and_digits():
+    h = nl.History(iters=200, iter_per_epoch=80, loss=list(np.linspace(2.3, 1.0, 200)))
+    for i in (80, 160, 200):
+        h.append({"epoch": i // 80, "epoch_iteration": i, "train_loss": 1.0, "train_acc": 0.5, "test_loss": 1.0,
+                  "test_acc": 0.4, "elapsed": 1.0})
+    fig = h.plot()
+    assert list(fig.axes[1].lines[0].get_xdata()) == [1.0, 2.0, 2.5]
+    fig = plots.digits_figure(np.zeros((5, 784)), np.eye(10)[[1, 2, 3, 4, 5]], count=5)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["1", "2", "3", "4", "5"]

@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 
 from nnlearn.cli import main
-from nnlearn.report import FIGURES, REPORT
+from nnlearn.report import CHAPTER_FIGURES, FIGURES, REPORT
+
+ALL = {**FIGURES, **CHAPTER_FIGURES}
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +24,43 @@ def run_dir(tmp_path_factory):
 
 
 def test_train_writes_pngs_and_report(run_dir):
-    for name in FIGURES:
+    for name in ALL:
         png = (run_dir / name).read_bytes()
         assert png.startswith(b"\x89PNG")
     page = (run_dir / REPORT).read_text()
     assert "test accuracy" in page.lower() and "Recipe" in page and "numpy" in page
+
+
+def test_report_explains_itself(run_dir):
+    page = (run_dir / REPORT).read_text()
+    # the recipe spelled out: mnist-mini has 8,000 training images, so an epoch is 80 iterations of 100
+    assert "8,000 ÷ 100 = <b>80 iterations</b>" in page and "800 iterations are 10 epochs" in page
+    assert "np.random.choice" in page  # what "choice" means
+    captions = re.findall(r"<figcaption><b>[^<]+</b>([^<]*)</figcaption>", page)
+    assert len(captions) == len(ALL) and all(len(c) > 60 for c in captions)  # a sentence under every figure
+    assert '<a href="history.csv">' in page and '<a href="weights.npz">' in page
+    assert page.index('id="run"') < page.index('id="chapter"')
+    assert "not overfitting" in page or "overfitting" in page
+
+
+def test_partial_last_epoch_is_plotted_at_its_fraction(tmp_path):
+    import json
+
+    from nnlearn.data.datasets import open_dataset
+    from nnlearn.history import History
+    from nnlearn.io import load_weights
+    from nnlearn.network import network_from_weights
+    from nnlearn.report import training_figures
+
+    run = tmp_path / "partial"
+    assert main(["train", "--iters", "100", "--hidden", "10", "--out", str(run), "--quiet"]) == 0
+    history = History.from_dict(json.loads((run / "history.json").read_text()))
+    assert history.epoch == [1, 1]  # 80 iterations, then the last 20: both called "epoch 1" in the history
+
+    net = network_from_weights(*load_weights(run / "weights.npz"))
+    figures = training_figures(history, net, open_dataset("mnist-mini"))
+    line = figures["accuracy.png"].axes[0].lines[0]
+    assert list(line.get_xdata()) == [1.0, 1.25]
 
 
 def test_report_is_self_contained(run_dir):
@@ -34,9 +68,9 @@ def test_report_is_self_contained(run_dir):
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page)
     assert "http://" not in page and "https://" not in page
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(embedded) == len(FIGURES)
+    assert len(embedded) == len(ALL)
     pngs = {base64.b64decode(e) for e in embedded}
-    assert pngs == {(run_dir / name).read_bytes() for name in FIGURES}
+    assert pngs == {(run_dir / name).read_bytes() for name in ALL}
     assert 'http-equiv="refresh"' not in page  # only while training
 
 
@@ -69,13 +103,28 @@ def test_report_renders_in_chromium(run_dir, tmp_path):
                          timeout=120).stdout
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert loaded, "the page's load handler did not run"
-    assert loaded.group(1) == loaded.group(2) == str(len(FIGURES)), "some images did not load"
+    assert loaded.group(1) == loaded.group(2) == str(len(ALL)), "some images did not load"
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *FLAGS, *profile, "--window-size=1280,3000", f"--screenshot={shot}", url],
-                   capture_output=True, timeout=120)
+    height = 9000  # the whole page: the run's figures and then the chapter's
+    subprocess.run([CHROMIUM, *FLAGS, *profile, f"--window-size=1280,{height}", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=180)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.shape == (3000, 1280)
+    assert pixels.shape == (height, 1280)
     assert pixels.std() > 20, "the screenshot is blank"
     top = pixels[:1500]
     assert (top < 128).mean() > 0.01, "no dark content (text, plots) in the first screen"
+    # where the chapter's section starts, per the page's own layout: it must hold figures too
+    rows = np.flatnonzero((pixels < 250).any(axis=1))
+    assert rows[-1] > 5000, "the page ends before the chapter's figures"
+    lower = pixels[4000:rows[-1]]
+    assert (lower < 128).mean() > 0.005 and lower.std() > 20, "no figures in the lower half of the page"
     Path(shot).replace(run_dir / "screenshot.png")  # kept for a person to look at when debugging
+
+
+def test_no_chapter_leaves_the_chapters_figures_out(tmp_path):
+    run = tmp_path / "quick"
+    assert main(["train", "--iters", "80", "--hidden", "10", "--out", str(run), "--quiet", "--no-chapter"]) == 0
+    page = (run / REPORT).read_text()
+    assert not any((run / name).exists() for name in CHAPTER_FIGURES)
+    assert "nnlearn report</code> on this folder adds them" in page
+    assert len(re.findall(r'src="data:image/png', page)) == len(FIGURES)

@@ -233,6 +233,9 @@ def _register_train(commands):
                         "the dataset)")
     _add_settings_options(p)
     p.add_argument("--threads", type=positive(int), help="BLAS threads (default: all cores)")
+    p.add_argument("--no-chapter", action="store_true",
+                   help="leave the chapter's measured figures out of the report (saves some seconds; "
+                        "nnlearn report adds them later)")
     p.add_argument("--out", help="run folder (default runs/<timestamp>)")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted run folder")
     p.add_argument("--quiet", action="store_true", help="print only the final summary")
@@ -324,7 +327,7 @@ def _train(args, run, settings, *, resume: bool) -> int:
         else:
             print("\ninterrupted before the first checkpoint; nothing was kept", file=sys.stderr)
         raise _Interrupted() from None
-    report = write_report(run.path)
+    report = write_report(run.path, chapter=not args.no_chapter)
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
     problems = [w for w in caught if issubclass(w.category, NotLearningWarning)]
@@ -344,30 +347,56 @@ class _Interrupted(KeyboardInterrupt):
 def _register_report(commands):
     p = commands.add_parser("report", help="rebuild report.html and the figures of a run folder")
     p.add_argument("run", help="a run folder made by nnlearn train")
+    p.add_argument("--no-chapter", action="store_true", help="leave the chapter's measured figures out")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
     from .report import write_report
 
-    print(f"wrote {write_report(args.run)}")
+    print(f"wrote {write_report(args.run, chapter=not args.no_chapter)}")
     return 0
 
 
 @command
 def _register_figures(commands):
-    p = commands.add_parser("figures", help="draw chapter 4's figures (tangents, gradient field, descent paths)")
+    p = commands.add_parser("figures", help="draw chapter 4's figures and measure its claims on real digits",
+                            description="Draw chapter 4's figures (tangents, gradient field, descent paths) and "
+                                        "the figures that measure its claims: mini-batch estimates, the error of "
+                                        "numerical derivatives, loss against accuracy, learning rates.")
     p.add_argument("--out", default="figures", help="output directory (default ./figures)")
+    p.add_argument("--dataset", default="mnist-mini",
+                   help="data for the measured figures (default mnist-mini; a directory of IDX files works, "
+                        "of any size)")
+    p.add_argument("--data-dir")
+    p.add_argument("--iters", type=positive(int), default=2000,
+                   help="iterations to train the network the figures measure (default 2000)")
+    p.add_argument("--rows", type=int, default=60_000,
+                   help="training images the mini-batch figure estimates over (default 60000; 0: all, read in "
+                        "chunks, for a file larger than memory)")
     p.set_defaults(func=cmd_figures)
 
 
 def cmd_figures(args) -> int:
     from . import plots
     from ._files import atomic_write
+    from .data.datasets import open_dataset
+    from .report import chapter_figures
+    from .runs import build_network
+    from .settings import TrainSettings
+    from .train import fit
 
     out = Path(args.out)
-    for name, fig in (("tangent.png", plots.tangent_figure()), ("gradient_field.png", plots.gradient_field_figure()),
-                      ("descent_paths.png", plots.descent_paths_figure())):
+    figures = {"tangent.png": plots.tangent_figure(), "gradient_field.png": plots.gradient_field_figure()}
+    settings = TrainSettings(dataset=args.dataset, data_dir=args.data_dir, iters=args.iters)
+    ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
+    net = build_network(settings, ds.x_train.shape[1], len(ds.class_names))
+    print(f"training {settings.recipe(ds.x_train.shape[1], len(ds.class_names))} on {ds.describe()} "
+          "for the measured figures")
+    fit(net, ds.x_train, ds.t_train, iters=settings.iters, batch_size=settings.batch_size, lr=settings.lr,
+        seed=settings.seed, eval_every="never")
+    figures.update(chapter_figures(net, ds, settings, rows=args.rows or None))
+    for name, fig in figures.items():
         with atomic_write(out / name) as f:  # like every other file nnlearn writes: never half a PNG
             fig.savefig(f, format="png", dpi=120)
         print(f"wrote {out / name}")

@@ -56,6 +56,21 @@ class History:
                     f"is {loss:.4f} (≥ ln {classes} = {math.log(classes):.4f}, chance level) and the accuracy "
                     f"{acc:.4f} (chance is {1 / classes:.2f})")
         return None
+    def __repr__(self) -> str:
+        from .display import history_repr
+
+        return history_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import history_html
+
+        return history_html(self)
+
+    def plot(self):
+        """The loss of every iteration and the accuracy per epoch, as one figure (shows itself in a notebook)."""
+        from .plots import history_figure
+
+        return history_figure(self)
 
     def records(self) -> list[dict]:
         return [{f: getattr(self, f)[i] for f in self.EPOCH_FIELDS} for i in range(len(self.epoch))]

@@ -37,3 +37,32 @@ def predict(network: dict, x) -> np.ndarray:
                          f"pass images flattened to {net.sizes[0]} values")
     y = net.predict(x)
     return y[0] if x.ndim == 1 else y  # one image in, one row of probabilities out, as in the book
+
+
+class Evaluation(tuple):
+    """``evaluate``'s result: unpacks as ``accuracy, loss`` (as it always did), and names ``accuracy``,
+    ``loss`` and ``n`` (the number of samples); shows as a table in a notebook."""
+
+    def __new__(cls, accuracy: float, loss: float, n: int):
+        self = super().__new__(cls, (accuracy, loss))
+        self.n = n
+        return self
+
+    @property
+    def accuracy(self) -> float:
+        return self[0]
+
+    @property
+    def loss(self) -> float:
+        return self[1]
+
+    def __repr__(self) -> str:
+        return f"Evaluation(accuracy={self.accuracy:.4f}, loss={self.loss:.4f}, n={self.n:,})"
+
+    def __getnewargs__(self):
+        return (self.accuracy, self.loss, self.n)
+
+    def _repr_html_(self) -> str:
+        from .display import evaluation_html
+
+        return evaluation_html(self)

@@ -325,6 +325,11 @@ class MultiLayerNet:
         return (f"{type(self).__name__}({'-'.join(map(str, self.sizes))}, {self.activation}, {self.dtype}, "
                 f"{self.parameter_count:,} parameters{''.join(', ' + e for e in extras)})")
 
+    def _repr_html_(self) -> str:
+        from .display import network_html
+
+        return network_html(self)
+
 
 class TwoLayerNet(MultiLayerNet):
     """input → Affine(W1, b1) → Sigmoid → Affine(W2, b2) → softmax (section 4.5.1), built from chapter 5's
@@ -479,6 +484,11 @@ class GradientCheckReport:
 
     def __getitem__(self, name: str) -> ParamCheck:
         return next(r for r in self.rows if r.name == name)
+
+    def _repr_html_(self) -> str:
+        from .display import gradient_check_html
+
+        return gradient_check_html(self)
 
     def __str__(self) -> str:
         header = ("param", "max |diff|", "max rel diff", "worst index", "result")

@@ -25,6 +25,7 @@ from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
 from .errors import CheckpointError, DatasetChangedError, InputError, TrainingDivergedError
 from .history import History
+from .inference import Evaluation
 from .io import load_weights, save_weights
 from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
 from .optimizers import Optimizer, make_optimizer
@@ -36,9 +37,10 @@ uint8 pixels are never converted up front: scaling a gathered batch is cheaper t
 rows are four to eight times larger."""
 
 
-def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:
+def evaluate(net, x, t, chunk: int = 10_000) -> Evaluation:
     """(accuracy, loss) of a network (or a params dict) over a whole dataset, in chunks, so memory stays
     bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows.
+    The result unpacks as ``accuracy, loss`` and also has ``.accuracy``, ``.loss`` and ``.n``.
 
     Raises ``InputError`` (a ``ValueError``) for malformed weights or data (NaN or infinity in ``x`` is named,
     by row) and for weights whose outputs are not finite; ``DatasetChangedError`` (an ``OSError``) when a
@@ -46,12 +48,11 @@ def evaluate(net, x, t, chunk: int = 10_000) -> tuple[float, float]:
     if not isinstance(net, MultiLayerNet):
         net = network_from_weights(net)
     x, labels = _training_data(x, t, net.sizes[0], net.sizes[-1], net.dtype, "x")
-    accuracy, loss, _ = accuracy_and_loss(net, iter_chunks(x, labels, chunk, net.dtype))
-    return accuracy, loss
+    return Evaluation(*accuracy_and_loss(net, iter_chunks(x, labels, chunk, net.dtype)))
 
 
 def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optimizer=None, progress=False,
-        callbacks=(), checkpoint=None, resume=None, on_step=None, **settings) -> History:
+        callbacks=(), checkpoint=None, resume=None, on_step=None, live=False, **settings) -> History:
     """Train ``net`` by mini-batch gradient descent (section 4.5.2) and return its ``History``.
 
     x_train: (N, input_size) floats, or uint8 pixels, scaled to [0, 1] per batch exactly as
@@ -80,7 +81,13 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
     ``DatasetChangedError`` (an ``OSError``) when a memory-mapped dataset file is truncated or replaced while
     training runs (the checkpoint is written first, so the run can be resumed once the file is restored).
     A run that ends without learning (see ``History.not_learning``) gives a ``NotLearningWarning``.
+    live: in a notebook, a progress bar and one figure of loss and accuracy redrawn at each evaluation
+    (``nnlearn.display.LiveView``); in a terminal, the progress bar.
     """
+    if live:
+        from .display import live_settings
+
+        progress, callbacks = live_settings(progress, callbacks)
     if not isinstance(net, MultiLayerNet):
         raise InputError(f"net must be a TwoLayerNet or MultiLayerNet, got {type(net).__name__}")
     run = _Run(net, x_train, t_train, x_test, t_test, optimizer, settings)
