@@ -1,0 +1,229 @@
+"""Data-parallel training over MPI: P processes ("ranks") train one network as one process would.
+
+The recipe of Horovod and PyTorch's DDP, on mpi4py: every rank holds the same network and the same seeded
+sampler, takes its own part of each global batch (``nnlearn.data.batches``), computes the gradient of that
+part, and one allreduce turns the parts into the gradient of the global batch,
+
+    ∂L/∂θ = (1/B) Σ_r n_r · ∂L_r/∂θ      (n_r rows on rank r, B = Σ_r n_r),
+
+so every rank applies the identical update.  Rank 0's initial weights are broadcast, and the ranks compare
+a hash of their weights at every evaluation: they must agree bit for bit.  Whole-dataset evaluation is
+split into P contiguous shards whose hit counts and loss sums are added.
+
+This is the only module that imports mpi4py, and only when a communicator is in use (``world()`` under
+``mpirun``, or a ``comm`` passed to ``fit``); ``Ranks(None)`` is one process and does nothing.
+
+Nothing here waits forever: every collective is non-blocking and polled with a deadline (``TIMEOUT``
+seconds, ``NNLEARN_MPI_TIMEOUT`` to change it), and a rank that fails, or finds a peer silent past the
+deadline, prints why and aborts the whole job (``MPI_Abort``).  ``mpirun`` itself ends the job when a rank
+is killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+
+import numpy as np
+
+from .gradient import numerical_gradient
+
+LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS")
+"""Set in each process by ``mpirun``/``mpiexec`` of Open MPI (OMPI_*, PMIx) and MPICH/Intel MPI (PMI_*)."""
+TIMEOUT = float(os.environ.get("NNLEARN_MPI_TIMEOUT", 120))
+"""Seconds a rank waits in a collective for the others before it declares the job broken and aborts it.
+Rank 0 alone writes the run folder and the report between steps, so this is generous."""
+
+
+def launched_by_mpirun() -> bool:
+    """True in a process started by ``mpirun``/``mpiexec`` (of any common MPI)."""
+    return any(name in os.environ for name in LAUNCHER_VARIABLES)
+
+
+def world():
+    """``MPI.COMM_WORLD`` when this process was started by ``mpirun`` with more than one rank, else None."""
+    if not launched_by_mpirun():
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise RuntimeError("nnlearn was started by mpirun but mpi4py is not installed, so every process would "
+                           "train alone; install it with: pip install 'nnlearn[mpi]'") from None
+    comm = MPI.COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
+
+
+class Ranks:
+    """The processes of a communicator as training sees them; ``Ranks(None)`` (or one rank) is one process,
+    for which every method is the identity.  Rank 0 is the root: it alone writes files and prints."""
+
+    def __init__(self, comm=None, timeout: float = TIMEOUT):
+        self.comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self.rank = 0 if self.comm is None else self.comm.Get_rank()
+        self.size = 1 if self.comm is None else self.comm.Get_size()
+        self.timeout = timeout
+        self._buffer = None
+        if self.comm is not None:
+            from mpi4py import MPI
+
+            self._MPI = MPI
+
+    @property
+    def parallel(self) -> bool:
+        return self.comm is not None
+
+    @property
+    def root(self) -> bool:
+        return self.rank == 0
+
+    def __repr__(self) -> str:
+        return "Ranks(one process)" if self.comm is None else f"Ranks(rank {self.rank} of {self.size})"
+
+    # --- training -------------------------------------------------------------------------------------
+    def broadcast(self, params: dict) -> None:
+        """Overwrite every rank's ``params`` with rank 0's, in place."""
+        for name in sorted(params):
+            self._wait(self.comm.Ibcast(params[name], root=0), "broadcasting the initial weights")
+
+    def mean_gradient(self, grads: dict, loss: float, rows: int, stop: bool) -> tuple[float, bool]:
+        """Turn this rank's mean gradient of its ``rows`` samples into the global batch's, in place, and
+        return the global batch's mean loss and whether any rank asked to stop (Ctrl-C).  One allreduce of
+        [n_r ∂L_r/∂θ…, n_r L_r, n_r, stop] in the gradients' dtype (float64 for the counts when that is float32
+        would round above 2^24 rows, far beyond any batch)."""
+        names = sorted(grads)
+        sizes = [grads[k].size for k in names]
+        total = sum(sizes)
+        if self._buffer is None or len(self._buffer) != total + 3:
+            self._buffer = np.empty(total + 3, grads[names[0]].dtype)
+        buf, at = self._buffer, 0
+        for name, size in zip(names, sizes, strict=True):
+            np.multiply(grads[name].reshape(-1), rows, out=buf[at:at + size])
+            at += size
+        buf[at:] = (loss * rows, rows, float(stop))
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM), "adding the gradients")
+        count = float(buf[total + 1])
+        at = 0
+        for name, size in zip(names, sizes, strict=True):
+            np.divide(buf[at:at + size], count, out=grads[name].reshape(-1))
+            at += size
+        return float(buf[total]) / count, bool(buf[total + 2])
+
+    def check_agree(self, params: dict, iteration: int) -> None:
+        """Stop with a message unless every rank holds bit for bit the same weights."""
+        digest = hashlib.blake2b(digest_size=16)
+        for name in sorted(params):
+            digest.update(np.ascontiguousarray(params[name]).data)
+        mine = np.frombuffer(digest.digest(), np.uint8).copy()
+        every = np.empty((self.size, mine.size), np.uint8)
+        self._wait(self.comm.Iallgather(mine, every), "comparing the weights")
+        differ = [r for r in range(self.size) if not np.array_equal(every[r], every[0])]
+        if differ:
+            raise RuntimeError(f"the weights of rank(s) {', '.join(map(str, differ))} drifted from rank 0's at "
+                               f"iteration {iteration}; the ranks must run the same nnlearn, NumPy and BLAS "
+                               "(and the same data): check the installations, then resume from the checkpoint")
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is set on any rank (e.g. a Ctrl-C), known to every rank."""
+        if self.comm is None:
+            return bool(flag)
+        value = np.array([bool(flag)], np.uint8)
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, value, op=self._MPI.MAX), "sharing a stop request")
+        return bool(value[0])
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision (e.g. a callback's "stop"), known to every rank."""
+        if self.comm is None:
+            return bool(flag)
+        value = np.array([bool(flag)], np.uint8)
+        self._wait(self.comm.Ibcast(value, root=0), "sharing rank 0's decision")
+        return bool(value[0])
+
+    def from_root(self, read):
+        """``read()`` run on rank 0 only (e.g. a checkpoint on its disk), its result sent to every rank;
+        an exception raised there is raised on every rank.  The result must be picklable (it travels in
+        memory between our own processes, never through a file)."""
+        if self.comm is None:
+            return read()
+        result, error = None, None
+        if self.root:
+            try:
+                result = read()
+            except Exception as exc:  # raised again below, on every rank
+                error = exc
+        request = self.comm.ibcast((result, error), root=0)
+        result, error = self._wait(request, "receiving rank 0's data", returns_object=True)
+        if error is not None:
+            raise error
+        return result
+
+    # --- evaluation -----------------------------------------------------------------------------------
+    def shard(self, n: int) -> slice:
+        """This rank's contiguous share of ``n`` rows: ⌊rn/P⌋ to ⌊(r+1)n/P⌋ (any n, also n < P)."""
+        return slice(self.rank * n // self.size, (self.rank + 1) * n // self.size)
+
+    def evaluate(self, accuracy_and_loss, x, t) -> tuple[float, float]:
+        """(accuracy, mean loss) over all of ``x, t``, each rank evaluating its shard with
+        ``accuracy_and_loss(x_part, t_part) -> (accuracy, mean loss, rows)``.  The hit counts are exact;
+        the loss sums are added in float64, so the mean differs from one process's by rounding only."""
+        if self.comm is None:
+            accuracy, loss, _ = accuracy_and_loss(x, t)
+            return accuracy, loss
+        part = self.shard(len(t))
+        hits, loss_sum, rows = 0, 0.0, part.stop - part.start
+        if rows:
+            accuracy, loss, rows = accuracy_and_loss(x[part], t[part])
+            hits, loss_sum = round(accuracy * rows), loss * rows
+        counts = np.array([hits, rows], np.int64)
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, counts, op=self._MPI.SUM), "adding the evaluation")
+        total = np.array([loss_sum])
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, total, op=self._MPI.SUM), "adding the evaluation")
+        return int(counts[0]) / int(counts[1]), float(total[0]) / int(counts[1])
+
+    # --- the chapter's numerical gradient, its parameters split across the ranks ------------------------
+    def numerical_gradient(self, loss, params: dict) -> dict:
+        """∂L/∂θ by the book's central differences, ``loss()`` evaluated with one entry of ``params``
+        perturbed in place; rank r differentiates entries ⌊rM/P⌋ to ⌊(r+1)M/P⌋ of the M parameters (in the
+        order of ``sorted(params)``, each flattened), and an allreduce of the zero-padded pieces joins them.
+        Every rank needs the whole batch.  The values are bit for bit those of ``gradient.numerical_gradient``."""
+        names = sorted(params)
+        total = sum(params[k].size for k in names)
+        mine = self.shard(total)
+        flat = np.zeros(total, np.float64)
+        at = 0
+        for name in names:
+            size = params[name].size
+            lo, hi = max(mine.start - at, 0), min(mine.stop - at, size)
+            if lo < hi:
+                entries = params[name].reshape(-1)[lo:hi]  # a view: perturbing it perturbs the network
+                flat[at + lo:at + hi] = numerical_gradient(lambda _: loss(), entries)
+            at += size
+        if self.comm is not None:
+            self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM), "joining the gradient")
+        grads, at = {}, 0
+        for name in names:
+            grads[name] = flat[at:at + params[name].size].reshape(params[name].shape)
+            at += params[name].size
+        return grads
+
+    # --- never a hang ---------------------------------------------------------------------------------
+    def _wait(self, request, doing: str, returns_object: bool = False):
+        """Complete a non-blocking collective, or abort the job if the other ranks stay silent too long."""
+        deadline = time.monotonic() + self.timeout
+        polls = 0
+        while True:
+            done, value = request.test() if returns_object else (request.Test(), None)
+            if done:
+                return value
+            polls += 1
+            if polls > 1000:  # past the first microseconds, stop spinning hard on a shared core
+                time.sleep(0.0005)
+            if time.monotonic() > deadline:
+                self.abort(f"no answer from the other ranks for {self.timeout:g} s while {doing}: a rank has died "
+                           "or hangs; stopping all ranks (set NNLEARN_MPI_TIMEOUT to wait longer)")
+
+    def abort(self, message: str, code: int = 1) -> None:
+        """Print ``message`` and end every rank of the job now."""
+        print(f"nnlearn (rank {self.rank} of {self.size}): {message}", file=sys.stderr, flush=True)
+        self.comm.Abort(code)
