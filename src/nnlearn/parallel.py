@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sys
 import time
 
@@ -35,6 +36,9 @@ LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK
 TIMEOUT = float(os.environ.get("NNLEARN_MPI_TIMEOUT", 120))
 """Seconds a rank waits in a collective for the others before it declares the job broken and aborts it.
 Rank 0 alone writes the run folder and the report between steps, so this is generous."""
+
+SPIN_SECONDS = 0.05
+"""A collective is polled without pause this long (a step's wait for the slowest rank), then every ms."""
 
 
 def launched_by_mpirun() -> bool:
@@ -53,6 +57,15 @@ def world():
                            "train alone; install it with: pip install 'nnlearn[mpi]'") from None
     comm = MPI.COMM_WORLD
     return comm if comm.Get_size() > 1 else None
+
+
+def abort_job(code: int = 1) -> None:
+    """End every rank of a running MPI job (a no-op in one process): the others may be waiting for us in a
+    collective, and a rank that merely exits would leave them there (and itself hang in MPI_Finalize)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() and mpi.COMM_WORLD.Get_size() > 1:
+        sys.stderr.flush()
+        mpi.COMM_WORLD.Abort(code)
 
 
 class Ranks:
@@ -152,8 +165,12 @@ class Ranks:
                 result = read()
             except Exception as exc:  # raised again below, on every rank
                 error = exc
-        request = self.comm.ibcast((result, error), root=0)
-        result, error = self._wait(request, "receiving rank 0's data", returns_object=True)
+        payload = pickle.dumps((result, error)) if self.root else b""
+        size = np.array([len(payload)], np.int64)
+        self._wait(self.comm.Ibcast(size, root=0), "receiving rank 0's data")
+        data = np.frombuffer(payload, np.uint8).copy() if self.root else np.empty(int(size[0]), np.uint8)
+        self._wait(self.comm.Ibcast(data, root=0), "receiving rank 0's data")
+        result, error = pickle.loads(data.tobytes())
         if error is not None:
             raise error
         return result
@@ -208,18 +225,14 @@ class Ranks:
         return grads
 
     # --- never a hang ---------------------------------------------------------------------------------
-    def _wait(self, request, doing: str, returns_object: bool = False):
+    def _wait(self, request, doing: str) -> None:
         """Complete a non-blocking collective, or abort the job if the other ranks stay silent too long."""
-        deadline = time.monotonic() + self.timeout
-        polls = 0
-        while True:
-            done, value = request.test() if returns_object else (request.Test(), None)
-            if done:
-                return value
-            polls += 1
-            if polls > 1000:  # past the first microseconds, stop spinning hard on a shared core
-                time.sleep(0.0005)
-            if time.monotonic() > deadline:
+        start = time.monotonic()
+        while not request.Test():
+            now = time.monotonic()
+            if now > start + SPIN_SECONDS:  # a long wait (rank 0 writing files): stop spinning on a core
+                time.sleep(0.001)
+            if now > start + self.timeout:
                 self.abort(f"no answer from the other ranks for {self.timeout:g} s while {doing}: a rank has died "
                            "or hangs; stopping all ranks (set NNLEARN_MPI_TIMEOUT to wait longer)")
 
