@@ -5,16 +5,19 @@
 sample is used once per epoch; ``"blocks"`` is the shuffle for data on disk: each epoch visits blocks of
 ``block_rows`` consecutive samples in a random order and the samples of each block in a random order, so
 every sample is still used once per epoch but the file is read sequentially, one block at a time.
+
 Under MPI (``rank`` of ``ranks`` processes, see ``nnlearn.parallel``) every rank holds the same seeded
 sampler and returns its own part of each *global* batch.  ``"choice"`` and ``"shuffle"`` draw the global
 batch exactly as one process would and rank r takes rows ⌊rB/P⌋ to ⌊(r+1)B/P⌋ of it, so the batches, and
 hence the training, are the same for any number of ranks.  ``"blocks"`` deals the epoch's shuffled block
 order round-robin (rank r reads blocks r, r+P, r+2P, … of it, and no others), each block's rows permuted
-as on one process; rank r thus owns n_r rows of the epoch.  An epoch keeps its S = N // B steps, and at
+as on one process (blocks of at most ⌈N/P⌉ rows, so each rank gets one); rank r thus owns n_r rows of
+the epoch.  An epoch keeps its S = N // B steps, and at
 step k rank r takes the next ⌊(k+1)n_r/S⌋ − ⌊k n_r/S⌋ rows of its own blocks: the **global batch** is the
 union of those P pieces.  Every sample is used exactly once per epoch (one process drops the last
-N mod B), and a global batch holds N/S rows on average (between B and 2B, within P of N/S; B + O(P) for
-N ≫ B).  These batches depend on P, so a ``blocks`` run resumes only with the same number of ranks.
+N mod B), and a global batch holds N/S rows on average (N/S is at least B and below 2B; each batch is
+within P rows of it; B + O(P) for N ≫ B).  These batches depend on P, so a ``blocks`` run resumes only
+with the same number of ranks.
 
 ``BatchLoader`` gathers the rows into a reused float buffer, converting
 uint8 pixels to [0, 1] per batch, so a dataset is never materialised as floats.  Both cost O(batch) per
@@ -109,18 +112,22 @@ class BatchSampler:
             rows = [(b * self.block_rows + self.rng.permutation(min(self.block_rows, self.n - b * self.block_rows)))
                     .astype(dtype, copy=False) for b in self.block_order]
             if self._dealt:
+                self._check_dealt_epoch([sum(len(r) for r in rows[q::self.ranks]) for q in range(self.ranks)])
                 self.block_order = self.block_order[self.rank::self.ranks]
                 rows = rows[self.rank::self.ranks]
-                self._check_dealt_epoch(sum(len(r) for r in rows))
             self._perm = np.concatenate(rows) if rows else np.empty(0, dtype)
         self._pos = 0
         self._step = 0
 
-    def _check_dealt_epoch(self, own: int) -> None:
-        if own < self._steps or -(-own // self._steps) > self.batch_size:
-            raise ValueError(f"with sampling='blocks' over {self.ranks} ranks, rank {self.rank} was dealt {own} of "
-                             f"the {self.n} samples for {self._steps} steps an epoch; the blocks of "
-                             f"{self.block_rows} rows are too few to share: use fewer ranks or sampling='shuffle'")
+    def _check_dealt_epoch(self, shares: list) -> None:
+        """Every rank must have a row for every step and at most a batch per step (checked for all ranks on
+        every rank, so that all raise together)."""
+        for rank, own in enumerate(shares):
+            if own < self._steps or -(-own // self._steps) > self.batch_size:
+                raise ValueError(f"with sampling='blocks' over {self.ranks} ranks, rank {rank} was dealt {own} of "
+                                 f"the {self.n} samples for {self._steps} steps an epoch; the blocks of "
+                                 f"{self.block_rows} rows are too few to share: use fewer ranks or "
+                                 "sampling='shuffle'")
 
     def block_after(self, block: int):
         """The block visited after ``block``, what to read ahead: the next in this epoch's order, or after the
@@ -157,12 +164,11 @@ class BatchSampler:
         if state.get("sampling") != self.sampling:
             raise ValueError(f"checkpoint was made with sampling={state.get('sampling')!r}, "
                              f"not {self.sampling!r}; resume with the same sampling")
-        if self.sampling == "blocks" and "epoch_rng" in state and state.get("ranks", 1) != self.ranks:
-            raise ValueError(f"checkpoint was made with sampling='blocks' on {state.get('ranks', 1)} process(es), "
-                             f"whose batches differ from those of {self.ranks}; resume it with "
-                             f"mpirun -n {state.get('ranks', 1)}" if state.get("ranks", 1) > 1 else
-                             f"checkpoint was made with sampling='blocks' on one process, whose batches differ "
-                             f"from those of {self.ranks}; resume it without mpirun")
+        made_on = state.get("ranks", 1)
+        if self.sampling == "blocks" and "epoch_rng" in state and made_on != self.ranks:
+            how = f"with mpirun -n {made_on}" if made_on > 1 else "in one process (without mpirun)"
+            raise ValueError(f"checkpoint was made with sampling='blocks' on {made_on} process(es), whose batches "
+                             f"differ from those of {self.ranks}; resume it {how}")
         if "epoch_rng" in state:
             self.rng.bit_generator.state = state["epoch_rng"]
             self._new_epoch()  # regenerates the same permutation and leaves the RNG where it was
