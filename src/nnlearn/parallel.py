@@ -31,8 +31,9 @@ import numpy as np
 
 from .gradient import numerical_gradient
 
-LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK", "MPI_LOCALNRANKS")
-"""Set in each process by ``mpirun``/``mpiexec`` of Open MPI (OMPI_*, PMIx) and MPICH/Intel MPI (PMI_*)."""
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+RANK_VARIABLES = ("PMIX_RANK", "PMI_RANK")
+"""Set in each process by ``mpirun``/``mpiexec``: Open MPI (OMPI_*, PMIx), MPICH and Intel MPI (PMI_*)."""
 TIMEOUT = float(os.environ.get("NNLEARN_MPI_TIMEOUT", 120))
 """Seconds a rank waits in a collective for the others before it declares the job broken and aborts it.
 Rank 0 alone writes the run folder and the report between steps, so this is generous."""
@@ -44,8 +45,11 @@ past YIELD_SECONDS (rank 0 writing files) every millisecond."""
 
 
 def launched_by_mpirun() -> bool:
-    """True in a process started by ``mpirun``/``mpiexec`` (of any common MPI)."""
-    return any(name in os.environ for name in LAUNCHER_VARIABLES)
+    """True in a process started by ``mpirun``/``mpiexec`` (of any common MPI) with more than one process."""
+    sizes = [os.environ[name] for name in SIZE_VARIABLES if name in os.environ]
+    if sizes:
+        return any(size.strip() not in ("", "1") for size in sizes)
+    return any(name in os.environ for name in RANK_VARIABLES)
 
 
 def world():
