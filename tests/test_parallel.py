@@ -123,7 +123,10 @@ def test_numerical_gradient_split_is_the_books_loop():
 
     joined = {k: np.zeros_like(v) for k, v in net.params.items()}
     for r in range(3):
-        part = Share(r).numerical_gradient(lambda: net.loss(x64, t), net.params)
+        entries = Share(r).entries(net.params)
+        m = sum(v.size for v in net.params.values())
+        assert sum(len(e) for e in entries.values()) == (r + 1) * m // 3 - r * m // 3
+        part = nl.MultiLayerNet.numerical_gradient(net, x64, t, entries=entries)
         for k in joined:
             joined[k] += part[k]  # the allreduce of the zero-padded pieces
     for k in expected:
@@ -135,7 +138,7 @@ JOB = textwrap.dedent("""
     import json, sys
     import numpy as np
     import nnlearn as nl
-    from nnlearn.inference import accuracy_and_loss
+    from nnlearn.network import accuracy_and_loss
     from nnlearn.data.blockio import iter_chunks
     from nnlearn.parallel import Ranks, world
 
@@ -153,7 +156,7 @@ JOB = textwrap.dedent("""
     # sharded evaluation of a dataset whose size is not a multiple of the number of ranks
     net = nl.TwoLayerNet(784, 20, 10, weight_init_std=0.1, seed=0)
     for n in (1999, 1):
-        accuracy, loss = ranks.evaluate(lambda a, b: accuracy_and_loss(net.params, iter_chunks(a, b, 700)),
+        accuracy, loss = ranks.evaluate(lambda a, b: accuracy_and_loss(net, iter_chunks(a, b, 700)),
                                         xt[:n] / 255.0, tt[:n])
         results[f"eval-{n}"] = [accuracy, loss]
     # the numerical gradient under MPI: parameters split across the ranks

@@ -56,6 +56,9 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         print(f"nnlearn {args.command}: error: {exc}", file=sys.stderr)
+        from .parallel import abort_job
+
+        abort_job(1)  # under mpirun: the other ranks may be waiting for this one
         return 1
 
 
@@ -177,24 +180,34 @@ def _option_message(message: str) -> str:
 
 
 def cmd_train(args) -> int:
+    from .parallel import Ranks, world
     from .report import LiveReport, write_report
     from .runs import RunFolder, train_run
 
-    if args.resume:
-        run = RunFolder.existing(args.resume)
-        settings = run.settings()
-    else:
+    comm = world()  # under mpirun: data-parallel training; rank 0 alone makes and writes the run folder
+    ranks = Ranks(comm)
+
+    def open_run():
+        if args.resume:
+            run = RunFolder.existing(args.resume)
+            return run, run.settings()
         settings = train_settings(args)
         out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-        run = RunFolder.new(out)
+        return RunFolder.new(out), settings
+
+    run, settings = ranks.from_root(open_run)
     say = (lambda *a, **k: None) if args.quiet else print
     try:
         summary = train_run(run, settings, threads=args.threads, resume=bool(args.resume), say=say,
-                            progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net)
+                            progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net, comm=comm)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
-              f"  nnlearn train --resume {run.path}", file=sys.stderr)
+        if ranks.root:
+            launcher = f"mpirun -n {ranks.size} " if ranks.parallel else ""
+            print(f"\ninterrupted; the checkpoint in {run.path} is saved. Continue with:\n"
+                  f"  {launcher}nnlearn train --resume {run.path}", file=sys.stderr)
         return 130
+    if not ranks.root:
+        return 0
     report = write_report(run.path)
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
@@ -250,6 +263,7 @@ def cmd_evaluate(args) -> int:
     from .data.datasets import open_dataset
     from .io import load_weights
     from .network import network_from_weights
+    from .parallel import Ranks, world
     from .train import evaluate
 
     params, meta = load_weights(args.weights)
@@ -259,8 +273,11 @@ def cmd_evaluate(args) -> int:
     if ds.x_test.shape[1] != net.sizes[0]:
         raise ValueError(f"{args.weights} takes {net.sizes[0]} inputs but {name} images have "
                          f"{ds.x_test.shape[1]} pixels; pass a matching --dataset")
-    accuracy, loss = evaluate(net, ds.x_test, ds.t_test)
+    comm = world()  # under mpirun each rank evaluates its shard
+    accuracy, loss = evaluate(net, ds.x_test, ds.t_test, comm=comm)
     n = len(ds.t_test)
+    if not Ranks(comm).root:
+        return 0
     if args.json:
         print(json.dumps({"accuracy": accuracy, "loss": loss, "n": n, "dataset": str(name)}))
     else:

@@ -29,8 +29,6 @@ import time
 
 import numpy as np
 
-from .gradient import numerical_gradient
-
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 RANK_VARIABLES = ("PMIX_RANK", "PMI_RANK")
 """Set in each process by ``mpirun``/``mpiexec``: Open MPI (OMPI_*, PMIx), MPICH and Intel MPI (PMI_*)."""
@@ -103,6 +101,8 @@ class Ranks:
     # --- training -------------------------------------------------------------------------------------
     def broadcast(self, params: dict) -> None:
         """Overwrite every rank's ``params`` with rank 0's, in place."""
+        if self.comm is None:
+            return
         for name in sorted(params):
             self._wait(self.comm.Ibcast(params[name], root=0), "broadcasting the initial weights")
 
@@ -125,12 +125,14 @@ class Ranks:
         count = float(buf[total + 1])
         at = 0
         for name, size in zip(names, sizes, strict=True):
-            np.divide(buf[at:at + size], count, out=grads[name].reshape(-1))
+            np.divide(buf[at:at + size].reshape(grads[name].shape), count, out=grads[name])
             at += size
         return float(buf[total]) / count, bool(buf[total + 2])
 
     def check_agree(self, params: dict, iteration: int) -> None:
         """Stop with a message unless every rank holds bit for bit the same weights."""
+        if self.comm is None:
+            return
         digest = hashlib.blake2b(digest_size=16)
         for name in sorted(params):
             digest.update(np.ascontiguousarray(params[name]).data)
@@ -205,30 +207,29 @@ class Ranks:
         return int(counts[0]) / int(counts[1]), float(total[0]) / int(counts[1])
 
     # --- the chapter's numerical gradient, its parameters split across the ranks ------------------------
-    def numerical_gradient(self, loss, params: dict) -> dict:
-        """∂L/∂θ by the book's central differences, ``loss()`` evaluated with one entry of ``params``
-        perturbed in place; rank r differentiates entries ⌊rM/P⌋ to ⌊(r+1)M/P⌋ of the M parameters (in the
-        order of ``sorted(params)``, each flattened), and an allreduce of the zero-padded pieces joins them.
-        Every rank needs the whole batch.  The values are bit for bit those of ``gradient.numerical_gradient``."""
-        names = sorted(params)
-        total = sum(params[k].size for k in names)
-        mine = self.shard(total)
-        flat = np.zeros(total, np.float64)
-        at = 0
-        for name in names:
+    def entries(self, params: dict) -> dict:
+        """{name: index tuples} of this rank's share of the parameters: entries ⌊rM/P⌋ to ⌊(r+1)M/P⌋ of the M
+        parameters, taken in the order of ``sorted(params)``, each array flattened."""
+        mine, at, entries = self.shard(sum(v.size for v in params.values())), 0, {}
+        for name in sorted(params):
             size = params[name].size
             lo, hi = max(mine.start - at, 0), min(mine.stop - at, size)
-            if lo < hi:
-                entries = params[name].reshape(-1)[lo:hi]  # a view: perturbing it perturbs the network
-                flat[at + lo:at + hi] = numerical_gradient(lambda _: loss(), entries)
+            flat = range(lo, hi) if lo < hi else range(0)
+            entries[name] = list(zip(*np.unravel_index(list(flat), params[name].shape), strict=True)) if flat else []
             at += size
-        if self.comm is not None:
-            self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM), "joining the gradient")
-        grads, at = {}, 0
+        return entries
+
+    def join(self, grads: dict) -> dict:
+        """The whole gradient from every rank's piece (zero outside its ``entries``): an allreduce of the
+        sum, exact since each entry is non-zero on one rank only."""
+        names = sorted(grads)
+        flat = np.concatenate([grads[k].astype(np.float64).reshape(-1) for k in names])
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, flat, op=self._MPI.SUM), "joining the gradient")
+        joined, at = {}, 0
         for name in names:
-            grads[name] = flat[at:at + params[name].size].reshape(params[name].shape)
-            at += params[name].size
-        return grads
+            joined[name] = flat[at:at + grads[name].size].reshape(grads[name].shape)
+            at += grads[name].size
+        return joined
 
     # --- never a hang ---------------------------------------------------------------------------------
     def _wait(self, request, doing: str) -> None:
