@@ -153,6 +153,12 @@ JOB = textwrap.dedent("""
             nl.fit(net, x, t, iters=iters, batch_size=50, lr=0.5, seed=1, sampling=sampling, eval_every=None,
                    comm=comm)
             out.update({f"{dtype}-{sampling}-{k}": v for k, v in net.params.items()})
+    # dropout and shifted images: drawn for the global batch, each rank keeping its rows
+    net = nl.MultiLayerNet(784, [30], 10, use_dropout=True, dropout_ratio=0.2, seed=0)
+    nl.fit(net, x, t, iters=200, batch_size=50, optimizer="momentum", seed=1, sampling="shuffle",
+           augment="shift", eval_every=None, comm=comm)
+    out.update({f"dropout-{k}": v for k, v in net.params.items()})
+    results["own-generator-back"] = net.layers["Dropout1"].rng is net.rng
     # sharded evaluation of a dataset whose size is not a multiple of the number of ranks
     net = nl.TwoLayerNet(784, 20, 10, weight_init_std=0.1, seed=0)
     for n in (1999, 1):
@@ -224,6 +230,18 @@ def test_two_ranks_give_one_process_weights(job, sampling, dtype, bound):
         other = weights[f"{dtype}-{sampling}-{k}"]
         assert other.dtype == v.dtype
         assert np.max(np.abs(other.astype(np.float64) - v)) <= bound
+
+
+@needs_mpi
+def test_dropout_and_shifts_over_two_ranks_are_one_process_draws(job):
+    results, weights, _ = job
+    assert results["own-generator-back"]  # fit put back the network's own generator
+    x, t = mnist_mini()
+    net = nl.MultiLayerNet(784, [30], 10, use_dropout=True, dropout_ratio=0.2, seed=0)
+    nl.fit(net, x, t, iters=200, batch_size=50, optimizer="momentum", seed=1, sampling="shuffle", augment="shift",
+           eval_every=None)
+    for k, v in net.params.items():
+        assert np.max(np.abs(weights[f"dropout-{k}"] - v)) <= 1e-10
 
 
 @needs_mpi

@@ -63,6 +63,22 @@ def world():
     return comm if comm.Get_size() > 1 else None
 
 
+class GlobalDraws:
+    """Stands in for a rank's ``numpy.random.Generator`` in dropout and augmentation: every draw is made for
+    the whole global batch of ``batch`` rows and this rank keeps its ``rows``, so its masks and shifts are
+    those one process draws for the same samples (and the ranks' draws are not copies of one another)."""
+
+    def __init__(self, rng, batch: int, rows: slice):
+        self.rng, self.batch, self.rows = rng, batch, rows
+        self.bit_generator = rng.bit_generator
+
+    def random(self, size):  # Dropout's mask: (rows, units)
+        return self.rng.random((self.batch, *size[1:]))[self.rows]
+
+    def integers(self, low, high, size):  # RandomShift's offsets: (2, rows)
+        return self.rng.integers(low, high, size=(*size[:-1], self.batch))[..., self.rows]
+
+
 def abort_job(code: int = 1) -> None:
     """End every rank of a running MPI job (a no-op in one process): the others may be waiting for us in a
     collective, and a rank that merely exits would leave them there (and itself hang in MPI_Finalize)."""

@@ -24,9 +24,10 @@ from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
 from .history import History
 from .io import load_weights, save_weights
+from .layers import Dropout
 from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
 from .optimizers import Optimizer, make_optimizer
-from .parallel import Ranks
+from .parallel import GlobalDraws, Ranks
 from .settings import TrainSettings
 
 PRECONVERT_LIMIT = 1 << 30
@@ -93,7 +94,7 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
     bar = _progress_bar(run.iters, run.iteration, progress and run.ranks.root)
     # exp overflowing to inf is how sigmoid reaches 0; a diverging run is caught by the loss check below
     with _InterruptFlag(also_sigterm=run.ranks.parallel) as interrupt, _closing(bar), net.reusing_buffers(), \
-            np.errstate(over="ignore", invalid="ignore"):
+            run.drawing_for_the_global_batch(), np.errstate(over="ignore", invalid="ignore"):
         while run.iteration < run.iters:
             if run.interrupted(interrupt):  # checked between steps, so a checkpoint never holds half a step
                 run.save(checkpoint)
@@ -189,6 +190,24 @@ class _Run:
 
     def interrupted(self, interrupt) -> bool:
         return self.stop if self.ranks.parallel else interrupt.requested
+
+    @contextlib.contextmanager
+    def drawing_for_the_global_batch(self):
+        """Under MPI (``choice``, ``shuffle``): dropout masks and shifts drawn for the whole global batch, of
+        which each rank keeps its rows (``GlobalDraws``), so training equals one process's with them too."""
+        s, draws = self.settings, []
+        if self.ranks.parallel and s.gradient == "backprop" and s.sampling != "blocks":
+            rows = self.ranks.shard(s.batch_size)  # the rows the sampler gives this rank
+            draws = [layer for layer in self.net.layers.values() if isinstance(layer, Dropout)]
+            draws += [self.augment] if self.augment is not None else []
+        originals = [owner.rng for owner in draws]
+        for owner in draws:
+            owner.rng = GlobalDraws(owner.rng, s.batch_size, rows)
+        try:
+            yield
+        finally:
+            for owner, rng in zip(draws, originals, strict=True):
+                owner.rng = rng
 
     def record_loss(self, loss: float, bar) -> None:
         self.history.loss.append(loss)
