@@ -11,6 +11,7 @@ carries on; a Ctrl-C while the command starts up ends it quietly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -79,6 +80,9 @@ def main(argv=None) -> int:
             raise
         message = _option_message(_one_line(exc)) if args.command == "train" else _one_line(exc)
         print(f"nnlearn {args.command}: error: {message}", file=sys.stderr)
+        from .parallel import abort_job
+
+        abort_job(1)  # under mpirun: the other ranks may be waiting for this one
         return 1
 
 
@@ -297,18 +301,24 @@ def resumed_settings(args, saved):
 
 
 def cmd_train(args) -> int:
+    from .parallel import Ranks, world
     from .runs import RunFolder
 
-    if args.resume:
-        with RunFolder.resumed(args.resume) as run:
-            return _train(args, run, resumed_settings(args, run.settings()), resume=True)
-    settings = train_settings(args)
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    with RunFolder.started(out) as run:
-        return _train(args, run, settings, resume=False)
+    ranks = Ranks(world())  # under mpirun: data-parallel training; rank 0 alone makes, locks and writes the folder
+    with contextlib.ExitStack() as held:
+        def open_run():
+            if args.resume:
+                run = held.enter_context(RunFolder.resumed(args.resume))
+                return run, resumed_settings(args, run.settings())
+            settings = train_settings(args)
+            out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+            return held.enter_context(RunFolder.started(out)), settings
+
+        run, settings = ranks.from_root(open_run)
+        return _train(args, run, settings, resume=bool(args.resume), ranks=ranks)
 
 
-def _train(args, run, settings, *, resume: bool) -> int:
+def _train(args, run, settings, *, resume: bool, ranks) -> int:
     from .report import LiveReport, write_report
     from .runs import RunFolder, train_run
     from .train import NotLearningWarning
@@ -318,15 +328,21 @@ def _train(args, run, settings, *, resume: bool) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", NotLearningWarning)
             summary = train_run(run, settings, threads=args.threads, resume=resume, say=say,
-                                progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net)
+                                progress=not args.quiet, on_epoch=LiveReport(), net_sizes=args.net,
+                                comm=ranks.comm)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN) if _in_main_thread() else None  # a 2nd Ctrl-C: nothing
+        if not ranks.root:
+            raise _Interrupted() from None
+        launcher = f"mpirun -n {ranks.size} " if ranks.parallel else ""
         if (run.path / RunFolder.CHECKPOINT).is_file():
             print(f"\ninterrupted; the last checkpoint in {run.path} is kept. Continue with:\n"
-                  f"  nnlearn train --resume {run.path}", file=sys.stderr)
+                  f"  {launcher}nnlearn train --resume {run.path}", file=sys.stderr)
         else:
             print("\ninterrupted before the first checkpoint; nothing was kept", file=sys.stderr)
         raise _Interrupted() from None
+    if not ranks.root:
+        return 0
     report = write_report(run.path, chapter=not args.no_chapter)
     print(summary)
     print(f"report   {report}  (open it in a browser; figures are beside it as PNGs)")
@@ -418,6 +434,7 @@ def cmd_evaluate(args) -> int:
     from .data.datasets import open_dataset
     from .io import load_weights
     from .network import network_from_weights
+    from .parallel import Ranks, world
     from .train import evaluate
 
     params, meta = load_weights(weights_file(args.weights))
@@ -427,8 +444,11 @@ def cmd_evaluate(args) -> int:
     if ds.x_test.shape[1] != net.sizes[0]:
         raise ValueError(f"{args.weights} takes {net.sizes[0]} inputs but {name} images have "
                          f"{ds.x_test.shape[1]} pixels; pass a matching --dataset")
-    accuracy, loss = evaluate(net, ds.x_test, ds.t_test)
+    comm = world()  # under mpirun each rank evaluates its shard
+    accuracy, loss = evaluate(net, ds.x_test, ds.t_test, comm=comm)
     n = len(ds.t_test)
+    if not Ranks(comm).root:
+        return 0
     if args.json:
         print(json.dumps({"accuracy": accuracy, "loss": loss, "n": n, "dataset": str(name)}))
     else:

@@ -28,6 +28,7 @@ from .errors import InputError
 from .history import History
 from .io import save_weights
 from .network import MultiLayerNet, TwoLayerNet
+from .parallel import Ranks
 from .settings import TrainSettings
 from .train import fit, read_checkpoint
 
@@ -136,20 +137,26 @@ def build_network(settings: TrainSettings, input_size: int, output_size: int) ->
 
 
 def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=False, say=print,
-              progress=True, on_epoch=None, net_sizes=None) -> str:
+              progress=True, on_epoch=None, net_sizes=None, comm=None) -> str:
     """Train as ``settings`` say, writing everything into ``run``; returns a one-paragraph summary.
-    net_sizes: the whole network's sizes as asked for (``--net``), checked against the dataset's."""
-    ds = open_dataset(settings.dataset, data_dir=settings.data_dir)
+    net_sizes: the whole network's sizes as asked for (``--net``), checked against the dataset's.
+    comm: an MPI communicator: every rank trains its share; rank 0 alone writes and speaks."""
+    ranks = Ranks(comm)
+    if not ranks.root:
+        say, progress = (lambda *a, **k: None), False
+    ds = open_dataset(settings.dataset, data_dir=settings.data_dir)  # every rank opens the data itself
     input_size, output_size = ds.x_train.shape[1], len(ds.class_names)
     if net_sizes is not None and (net_sizes[0], net_sizes[-1]) != (input_size, output_size):
         raise InputError(f"--net {'-'.join(map(str, net_sizes))} does not fit {settings.dataset}: its images have "
                          f"{input_size} pixels and {output_size} classes; pass --net {input_size}-...-{output_size}")
     net = build_network(settings, input_size, output_size)
-    if not resume:
+    if not resume and ranks.root:
         run.write_config(settings, ds.describe())
     say(f"dataset  {ds.describe()}")
     say(f"recipe   {settings.recipe(input_size, output_size)}")
     say(f"run      {run.path}{'  (resuming)' if resume else ''}")
+    if ranks.parallel:
+        say(f"ranks    {ranks.size} MPI processes, each computing the gradient of its part of every batch")
     interactive = progress and sys.stdout.isatty()
     iters = settings.epochs * max(len(ds.t_train) // settings.batch_size, 1) if settings.epochs else settings.iters
     table = EpochTable(iters, write=_bar_safe_print if interactive else say)
@@ -164,7 +171,9 @@ def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=F
     with _thread_limits(threads):
         history = fit(net, ds.x_train, ds.t_train, x_test=ds.x_test, t_test=ds.t_test, **settings.scope("fit"),
                       progress=interactive, callbacks=[each_epoch], checkpoint=run.path / RunFolder.CHECKPOINT,
-                      resume=run.path / RunFolder.CHECKPOINT if resume else None)
+                      resume=run.path / RunFolder.CHECKPOINT if resume else None, comm=comm)
+    if not ranks.root:
+        return ""
     meta = {"architecture": net.architecture, "dtype": str(net.dtype), "recipe": settings.to_dict(),
             "dataset": str(settings.dataset), "seed": settings.seed, "nnlearn": __version__,
             "test_accuracy": history.test_acc[-1], "train_accuracy": history.train_acc[-1]}

@@ -27,8 +27,10 @@ from .errors import CheckpointError, DatasetChangedError, InputError, TrainingDi
 from .history import History
 from .inference import Evaluation
 from .io import load_weights, save_weights
+from .layers import Dropout
 from .network import MultiLayerNet, accuracy_and_loss, network_from_weights
 from .optimizers import Optimizer, make_optimizer
+from .parallel import GlobalDraws, Ranks
 from .settings import TrainSettings
 
 PRECONVERT_LIMIT = 1 << 30
@@ -37,10 +39,11 @@ uint8 pixels are never converted up front: scaling a gathered batch is cheaper t
 rows are four to eight times larger."""
 
 
-def evaluate(net, x, t, chunk: int = 10_000) -> Evaluation:
+def evaluate(net, x, t, chunk: int = 10_000, comm=None) -> Evaluation:
     """(accuracy, loss) of a network (or a params dict) over a whole dataset, in chunks, so memory stays
     bounded for any size.  ``x`` may be floats or uint8 pixels; ``t`` labels or one-hot rows.
     The result unpacks as ``accuracy, loss`` and also has ``.accuracy``, ``.loss`` and ``.n``.
+    With an MPI ``comm`` each rank evaluates its shard of the rows and every rank gets the totals.
 
     Raises ``InputError`` (a ``ValueError``) for malformed weights or data (NaN or infinity in ``x`` is named,
     by row) and for weights whose outputs are not finite; ``DatasetChangedError`` (an ``OSError``) when a
@@ -48,11 +51,13 @@ def evaluate(net, x, t, chunk: int = 10_000) -> Evaluation:
     if not isinstance(net, MultiLayerNet):
         net = network_from_weights(net)
     x, labels = _training_data(x, t, net.sizes[0], net.sizes[-1], net.dtype, "x")
-    return Evaluation(*accuracy_and_loss(net, iter_chunks(x, labels, chunk, net.dtype)))
+    accuracy, loss = Ranks(comm).evaluate(
+        lambda xs, ts: accuracy_and_loss(net, iter_chunks(xs, ts, chunk, net.dtype)), x, labels)
+    return Evaluation(accuracy, loss, len(labels))
 
 
 def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optimizer=None, progress=False,
-        callbacks=(), checkpoint=None, resume=None, on_step=None, live=False, **settings) -> History:
+        callbacks=(), checkpoint=None, resume=None, on_step=None, live=False, comm=None, **settings) -> History:
     """Train ``net`` by mini-batch gradient descent (section 4.5.2) and return its ``History``.
 
     x_train: (N, input_size) floats, or uint8 pixels, scaled to [0, 1] per batch exactly as
@@ -83,6 +88,9 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
     A run that ends without learning (see ``History.not_learning``) gives a ``NotLearningWarning``.
     live: in a notebook, a progress bar and one figure of loss and accuracy redrawn at each evaluation
     (``nnlearn.display.LiveView``); in a terminal, the progress bar.
+    comm: an mpi4py communicator to train data-parallel over its ranks (``nnlearn.parallel``): for ``choice``
+    and ``shuffle`` the same result as one process; rank 0 alone writes the checkpoint, shows the progress
+    and calls ``callbacks`` and ``on_step``.  None (the default) is one process.
     """
     if live:
         from .display import live_settings
@@ -90,31 +98,36 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
         progress, callbacks = live_settings(progress, callbacks)
     if not isinstance(net, MultiLayerNet):
         raise InputError(f"net must be a TwoLayerNet or MultiLayerNet, got {type(net).__name__}")
-    run = _Run(net, x_train, t_train, x_test, t_test, optimizer, settings)
+    run = _Run(net, x_train, t_train, x_test, t_test, optimizer, settings, comm)
     if resume is not None:
         run.restore(resume)
-    bar = _progress_bar(run.iters, run.iteration, progress)
+    run.ranks.broadcast({**net.params, **net.state})  # under MPI every rank starts from rank 0's weights
+    bar = _progress_bar(run.iters, run.iteration, progress and run.ranks.root)
     # exp overflowing to inf is how sigmoid reaches 0; a diverging run is caught by the loss check below
-    with _InterruptFlag() as interrupt, _closing(bar), net.reusing_buffers(), \
-            np.errstate(over="ignore", invalid="ignore"), _checkpoint_if_data_changes(run, checkpoint):
+    with _InterruptFlag(also_sigterm=run.ranks.parallel) as interrupt, _closing(bar), net.reusing_buffers(), \
+            run.drawing_for_the_global_batch(), np.errstate(over="ignore", invalid="ignore"), \
+            _checkpoint_if_data_changes(run, checkpoint):
         while run.iteration < run.iters:
-            if interrupt.requested:  # checked between steps, so a checkpoint never holds half a step
+            if run.interrupted(interrupt):  # checked between steps, so a checkpoint never holds half a step
                 run.save(checkpoint)
                 raise KeyboardInterrupt
-            x_batch, t_batch = run.next_batch()                         # 1. a mini-batch
+            x_batch, t_batch = run.next_batch()                         # 1. a mini-batch (this rank's part)
             loss, grads = run.gradient(x_batch, t_batch)               # 2. the gradient
+            loss = run.all_ranks(loss, grads, interrupt)                #    (MPI: of the whole global batch)
             run.optimizer.update(net.params, grads)                     # 3. the update
             run.iteration += 1                                          # 4. repeat
             run.record_loss(loss, bar)
-            if on_step is not None and on_step(run.iteration, loss):
+            if on_step is not None and run.ranks.agree(run.ranks.root and on_step(run.iteration, loss)):
                 break
             if run.evaluation_due():
                 record = run.evaluate()
                 run.save(checkpoint)
-                if any([bool(cb({**record, "history": run.history})) for cb in callbacks]):
+                if run.ranks.agree(run.ranks.root and any([bool(cb({**record, "history": run.history}))
+                                                           for cb in callbacks])):
                     break
+    run.ranks.check_agree(net.params, run.iteration)
     problem = run.history.not_learning(net.sizes[-1])
-    if problem:
+    if problem and run.ranks.root:
         warnings.warn(f"{problem}; the likely cause is the learning rate lr={run.optimizer.lr:g}: "
                       f"try lr={run.optimizer.lr / 10:g}", NotLearningWarning, stacklevel=2)
     return run.history
@@ -138,7 +151,7 @@ class _Run:
     """What one ``fit`` call works with: validated data and settings, the sampler, the optimizer, the history.
     Kept beside ``fit`` so that the loop itself reads as the chapter's four steps."""
 
-    def __init__(self, net, x_train, t_train, x_test, t_test, optimizer, settings):
+    def __init__(self, net, x_train, t_train, x_test, t_test, optimizer, settings, comm=None):
         unknown = set(settings) - set(TrainSettings.names("fit"))
         if unknown:
             raise InputError(f"fit() got unexpected settings {', '.join(sorted(unknown))}; "
@@ -169,7 +182,10 @@ class _Run:
         per_row = 2 * net.sizes[0] + 3 * sum(net.sizes[1:])
         check_memory(s.batch_size * per_row * np.dtype(net.dtype).itemsize,
                      f"batch_size {s.batch_size:,} (a batch and the layers' buffers for it)")
-        self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed)
+        self.ranks = Ranks(comm)
+        share = self.ranks if s.gradient == "backprop" else Ranks(None)  # numerical: θ is split, not the batch
+        self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed, rank=share.rank, ranks=share.size)
+        self.rows, self.stop = 0, False  # this rank's rows of the current batch; any rank's Ctrl-C (MPI)
         self.load = BatchLoader(self.x_train, self.labels, s.batch_size, net.dtype, sampler=self.sampler)
         self.augment = RandomShift(d, seed=[s.seed, 1]) if s.augment == "shift" else None
         self.optimizer = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(s.optimizer, s.lr)
@@ -181,14 +197,51 @@ class _Run:
     # --- the steps ----------------------------------------------------------------------------------
     def next_batch(self):
         x_batch, t_batch = self.load(next(self.sampler))
+        self.rows = len(t_batch)
         return (self.augment(x_batch) if self.augment is not None else x_batch), t_batch
 
     def gradient(self, x_batch, t_batch):
         if self.settings.gradient == "backprop":
             return self.net.loss_and_gradient(x_batch, t_batch)
-        grads = self.net.numerical_gradient(x_batch, t_batch)
+        if self.ranks.parallel:  # the book's loop, each rank differentiating its share of the parameters
+            entries = self.ranks.entries(self.net.params)
+            grads = self.ranks.join(MultiLayerNet.numerical_gradient(self.net, x_batch, t_batch, entries=entries))
+        else:
+            grads = self.net.numerical_gradient(x_batch, t_batch)
         loss = self.net.loss(x_batch, t_batch, train_flg=True)
         return loss, {k: g.astype(self.net.dtype, copy=False) for k, g in grads.items()}
+
+    def all_ranks(self, loss: float, grads: dict, interrupt) -> float:
+        """Under MPI, between the backward pass and the update: the whole global batch's mean gradient (in
+        place) and loss, the same on every rank, and whether any rank has had a Ctrl-C."""
+        if not self.ranks.parallel:
+            return loss
+        if self.settings.gradient == "backprop":
+            loss, self.stop = self.ranks.mean_gradient(grads, loss, self.rows, interrupt.requested)
+        else:  # the numerical gradient is already whole on every rank
+            self.stop = self.ranks.any(interrupt.requested)
+        return loss
+
+    def interrupted(self, interrupt) -> bool:
+        return self.stop if self.ranks.parallel else interrupt.requested
+
+    @contextlib.contextmanager
+    def drawing_for_the_global_batch(self):
+        """Under MPI (``choice``, ``shuffle``): dropout masks and shifts drawn for the whole global batch, of
+        which each rank keeps its rows (``GlobalDraws``), so training equals one process's with them too."""
+        s, draws = self.settings, []
+        if self.ranks.parallel and s.gradient == "backprop" and s.sampling != "blocks":
+            rows = self.ranks.shard(s.batch_size)  # the rows the sampler gives this rank
+            draws = [layer for layer in self.net.layers.values() if isinstance(layer, Dropout)]
+            draws += [self.augment] if self.augment is not None else []
+        originals = [owner.rng for owner in draws]
+        for owner in draws:
+            owner.rng = GlobalDraws(owner.rng, s.batch_size, rows)
+        try:
+            yield
+        finally:
+            for owner, rng in zip(draws, originals, strict=True):
+                owner.rng = rng
 
     def record_loss(self, loss: float, bar) -> None:
         self.history.loss.append(loss)
@@ -207,10 +260,14 @@ class _Run:
 
     def evaluate(self) -> dict:
         net, dtype = self.net, self.net.dtype
-        train_acc, train_loss, _ = accuracy_and_loss(net, iter_chunks(self.x_train, self.labels, dtype=dtype))
+
+        def measure(x, t):  # under MPI, of this rank's shard
+            return accuracy_and_loss(net, iter_chunks(x, t, dtype=dtype))
+
+        train_acc, train_loss = self.ranks.evaluate(measure, self.x_train, self.labels)
         test_acc, test_loss = None, None
         if self.test is not None:
-            test_acc, test_loss, _ = accuracy_and_loss(net, iter_chunks(*self.test, dtype=dtype))
+            test_acc, test_loss = self.ranks.evaluate(measure, *self.test)
         record = {"epoch": self.iteration // self.iter_per_epoch, "epoch_iteration": self.iteration,
                   "train_loss": train_loss, "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
                   "elapsed": self.elapsed()}
@@ -222,8 +279,9 @@ class _Run:
 
     # --- checkpoints --------------------------------------------------------------------------------
     def save(self, path) -> None:
-        """Everything resuming needs, in one file written atomically."""
-        if path is None:
+        """Everything resuming needs, in one file written atomically (by rank 0 under MPI)."""
+        self.ranks.check_agree(self.net.params, self.iteration)
+        if path is None or not self.ranks.root:
             return
         opt_meta, opt_arrays = self.optimizer.state()
         meta = {"kind": "nnlearn-checkpoint", "nnlearn": __version__, "iteration": self.iteration,
@@ -237,7 +295,7 @@ class _Run:
         save_weights(path, {**self.net.params, **self.net.state}, meta, extra_arrays=extra)
 
     def restore(self, path) -> None:
-        params, meta, extra = read_checkpoint(path)
+        params, meta, extra = self.ranks.from_root(lambda: read_checkpoint(path))  # rank 0 has the run folder
         saved = meta["recipe"]
         # iters only says where to stop: raising it extends a run, bit for bit as if it had been asked at first
         changed = [f"{key}={saved.get(key)!r} (now {value!r})" for key, value in self.recipe.items()
@@ -312,14 +370,18 @@ def _training_data(x, t, features, classes, dtype, name="x_train"):
 
 
 class _InterruptFlag:
-    """Ctrl-C sets ``requested`` instead of interrupting mid-step; a second Ctrl-C interrupts at once."""
+    """Ctrl-C sets ``requested`` instead of interrupting mid-step; a second Ctrl-C interrupts at once.
+    Under mpirun, whose Ctrl-C reaches the ranks as SIGTERM, SIGTERM does the same."""
 
     requested = False
 
+    def __init__(self, also_sigterm: bool = False):
+        self.signals = (signal.SIGINT, signal.SIGTERM) if also_sigterm else (signal.SIGINT,)
+
     def __enter__(self):
-        self._previous = None
+        self._previous = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.signals}
         return self
 
     def _handle(self, signum, frame):
@@ -328,8 +390,8 @@ class _InterruptFlag:
         self.requested = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
         return False
 
 

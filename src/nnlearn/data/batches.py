@@ -5,6 +5,20 @@
 sample is used once per epoch; ``"blocks"`` is the shuffle for data on disk: each epoch visits blocks of
 ``block_rows`` consecutive samples in a random order and the samples of each block in a random order, so
 every sample is still used once per epoch but the file is read sequentially, one block at a time.
+
+Under MPI (``rank`` of ``ranks`` processes, see ``nnlearn.parallel``) every rank holds the same seeded
+sampler and returns its own part of each *global* batch.  ``"choice"`` and ``"shuffle"`` draw the global
+batch exactly as one process would and rank r takes rows ⌊rB/P⌋ to ⌊(r+1)B/P⌋ of it, so the batches, and
+hence the training, are the same for any number of ranks.  ``"blocks"`` deals the epoch's shuffled block
+order round-robin (rank r reads blocks r, r+P, r+2P, … of it, and no others), each block's rows permuted
+as on one process (blocks of at most ⌈N/P⌉ rows, so each rank gets one); rank r thus owns n_r rows of
+the epoch.  An epoch keeps its S = N // B steps, and at
+step k rank r takes the next ⌊(k+1)n_r/S⌋ − ⌊k n_r/S⌋ rows of its own blocks: the **global batch** is the
+union of those P pieces.  Every sample is used exactly once per epoch (one process drops the last
+N mod B), and a global batch holds N/S rows on average (N/S is at least B and below 2B; each batch is
+within P rows of it; B + O(P) for N ≫ B).  These batches depend on P, so a ``blocks`` run resumes only
+with the same number of ranks.
+
 ``BatchLoader`` gathers the rows into a reused float buffer, converting
 uint8 pixels to [0, 1] per batch, so a dataset is never materialised as floats.  Both cost O(batch) per
 step whatever the dataset size (the shuffle permutation is O(N) once per epoch, O(batch) per step
@@ -35,12 +49,22 @@ class BatchSampler:
     """
 
     def __init__(self, n: int, batch_size: int, sampling: str = "choice", *, seed=None, rng=None,
-                 block_rows: int = BLOCK_ROWS):
+                 block_rows: int = BLOCK_ROWS, rank: int = 0, ranks: int = 1):
         if sampling not in SAMPLINGS:
             raise InputError(f"sampling must be 'choice', 'shuffle' or 'blocks', got {sampling!r}")
         self.n = positive_int("number of samples", n)
         self.batch_size = positive_int("batch_size", batch_size)
-        self.block_rows = max(positive_int("block_rows", block_rows), self.batch_size)
+        self.ranks = positive_int("ranks", ranks)
+        if not 0 <= rank < self.ranks:
+            raise ValueError(f"rank must be between 0 and {self.ranks - 1}, got {rank!r}")
+        if self.batch_size < self.ranks:
+            raise ValueError(f"batch_size {batch_size} is smaller than the {ranks} ranks; each rank needs at "
+                             f"least one sample of every batch: pass batch_size >= {ranks} or use fewer ranks")
+        self.rank = rank
+        self.block_rows = positive_int("block_rows", block_rows)
+        if sampling == "blocks" and self.ranks > 1:  # at most one block per rank for a small dataset
+            self.block_rows = min(self.block_rows, -(-self.n // self.ranks))
+        self.block_rows = max(self.block_rows, -(-self.batch_size // self.ranks))
         self.block_order = None
         if sampling != "choice" and self.batch_size > self.n:
             raise InputError(f"batch_size {batch_size} is larger than the {n} samples; "
@@ -50,19 +74,36 @@ class BatchSampler:
         self._perm = None
         self._pos = 0
         self._epoch_state = None
+        self._dealt = sampling == "blocks" and self.ranks > 1
+        if self._dealt:
+            self._steps = max(self.n // self.batch_size, 1)  # S: steps per epoch, as on one process
+            self._step = 0
 
     def __iter__(self):
         return self
 
     def __next__(self) -> np.ndarray:
+        if self._dealt:
+            return self._next_dealt()
         if self.sampling == "choice":
             # the same numbers as rng.choice(n, batch_size), the book's call, at a third of the cost
-            return self.rng.integers(0, self.n, self.batch_size)
-        if self._perm is None or self._pos + self.batch_size > self.n:
+            batch = self.rng.integers(0, self.n, self.batch_size)
+        else:
+            if self._perm is None or self._pos + self.batch_size > self.n:
+                self._new_epoch()
+            batch = self._perm[self._pos:self._pos + self.batch_size]
+            self._pos += self.batch_size
+        if self.ranks == 1:
+            return batch
+        return batch[self.rank * self.batch_size // self.ranks:(self.rank + 1) * self.batch_size // self.ranks]
+
+    def _next_dealt(self) -> np.ndarray:
+        """This rank's piece of the next global batch of dealt blocks (see the module's docstring)."""
+        if self._perm is None or self._step == self._steps:
             self._new_epoch()
-        batch = self._perm[self._pos:self._pos + self.batch_size]
-        self._pos += self.batch_size
-        return batch
+        k, s, own = self._step, self._steps, len(self._perm)
+        self._step += 1
+        return self._perm[k * own // s:(k + 1) * own // s]
 
     def _new_epoch(self) -> None:
         self._epoch_state = self.rng.bit_generator.state
@@ -72,10 +113,26 @@ class BatchSampler:
         else:
             blocks = -(-self.n // self.block_rows)
             self.block_order = self.rng.permutation(blocks)
-            self._perm = np.concatenate([
-                (b * self.block_rows + self.rng.permutation(min(self.block_rows, self.n - b * self.block_rows)))
-                .astype(dtype, copy=False) for b in self.block_order])
+            # every rank draws every block's permutation, so all ranks' RNGs stay in step, and keeps its own
+            rows = [(b * self.block_rows + self.rng.permutation(min(self.block_rows, self.n - b * self.block_rows)))
+                    .astype(dtype, copy=False) for b in self.block_order]
+            if self._dealt:
+                self._check_dealt_epoch([sum(len(r) for r in rows[q::self.ranks]) for q in range(self.ranks)])
+                self.block_order = self.block_order[self.rank::self.ranks]
+                rows = rows[self.rank::self.ranks]
+            self._perm = np.concatenate(rows) if rows else np.empty(0, dtype)
         self._pos = 0
+        self._step = 0
+
+    def _check_dealt_epoch(self, shares: list) -> None:
+        """Every rank must have a row for every step and at most a batch per step (checked for all ranks on
+        every rank, so that all raise together)."""
+        for rank, own in enumerate(shares):
+            if own < self._steps or -(-own // self._steps) > self.batch_size:
+                raise ValueError(f"with sampling='blocks' over {self.ranks} ranks, rank {rank} was dealt {own} of "
+                                 f"the {self.n} samples for {self._steps} steps an epoch; the blocks of "
+                                 f"{self.block_rows} rows are too few to share: use fewer ranks or "
+                                 "sampling='shuffle'")
 
     def block_after(self, block: int):
         """The block visited after ``block``, what to read ahead: the next in this epoch's order, or after the
@@ -91,13 +148,19 @@ class BatchSampler:
         return None if following == block else following
 
     def _next_epoch_first_block(self) -> int:
-        """The first draw ``_new_epoch`` will make, made on a copy of the RNG so the real one is untouched."""
+        """This rank's first block of the next epoch: the first draw ``_new_epoch`` will make (block ``rank``
+        of that order), made on a copy of the RNG so the real one is untouched; None if it deals us none."""
         peek = np.random.Generator(type(self.rng.bit_generator)())
         peek.bit_generator.state = self.rng.bit_generator.state
-        return int(peek.permutation(len(self.block_order))[0])
+        order = peek.permutation(-(-self.n // self.block_rows))
+        return int(order[self.rank]) if self.rank < len(order) else None
 
     def state(self) -> dict:
-        """A JSON-able snapshot: the RNG state, and for shuffle where in which permutation we are."""
+        """A JSON-able snapshot: the RNG state, and for shuffle where in which permutation we are.  It is the
+        same on every rank; for dealt blocks it records the step of the epoch and the number of ranks."""
+        if self._dealt and self._perm is not None:
+            return {"sampling": self.sampling, "epoch_rng": self._epoch_state, "step": self._step,
+                    "ranks": self.ranks}
         if self.sampling != "choice" and self._perm is not None:
             return {"sampling": self.sampling, "epoch_rng": self._epoch_state, "pos": self._pos}
         return {"sampling": self.sampling, "rng": self.rng.bit_generator.state}
@@ -106,10 +169,16 @@ class BatchSampler:
         if state.get("sampling") != self.sampling:
             raise InputError(f"checkpoint was made with sampling={state.get('sampling')!r}, "
                              f"not {self.sampling!r}; resume with the same sampling")
+        made_on = state.get("ranks", 1)
+        if self.sampling == "blocks" and "epoch_rng" in state and made_on != self.ranks:
+            how = f"with mpirun -n {made_on}" if made_on > 1 else "in one process (without mpirun)"
+            raise ValueError(f"checkpoint was made with sampling='blocks' on {made_on} process(es), whose batches "
+                             f"differ from those of {self.ranks}; resume it {how}")
         if "epoch_rng" in state:
             self.rng.bit_generator.state = state["epoch_rng"]
             self._new_epoch()  # regenerates the same permutation and leaves the RNG where it was
-            self._pos = int(state["pos"])
+            self._pos = int(state.get("pos", 0))
+            self._step = int(state.get("step", 0))
         else:
             self.rng.bit_generator.state = state["rng"]
             self._perm = None
