@@ -269,6 +269,10 @@ def start(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", runs_dir="runs/p
 def serve(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", open_browser: bool = True,
           runs_dir="runs/playground", data_dir=None, say=print) -> None:
     """Run the playground until Ctrl-C, then stop its runs cleanly."""
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per run: several runs (and the page's requests) share the cores without oversubscribing
+    limits = threadpool_limits(limits=1, user_api="blas")
     server = start(port, host=host, runs_dir=runs_dir, data_dir=data_dir)
     say(f"nnlearn playground at {server.url}  (runs are saved under {Path(runs_dir).resolve()}; Ctrl-C stops)")
     if open_browser:
@@ -280,3 +284,4 @@ def serve(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", open_browser: bo
         say("stopping the runs and the server")
     finally:
         server.close()
+        limits.restore_original_limits()
