@@ -11,6 +11,7 @@ this server.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -266,6 +267,10 @@ def start(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", runs_dir="runs/p
     return server.start_in_thread()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", open_browser: bool = True,
           runs_dir="runs/playground", data_dir=None, say=print) -> None:
     """Run the playground until Ctrl-C, then stop its runs cleanly."""
@@ -277,6 +282,8 @@ def serve(port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", open_browser: bo
     say(f"nnlearn playground at {server.url}  (runs are saved under {Path(runs_dir).resolve()}; Ctrl-C stops)")
     if open_browser:
         webbrowser.open(server.url)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the runs as cleanly as Ctrl-C does
     try:
         while True:
             time.sleep(3600)
