@@ -400,8 +400,10 @@ const train = {
       const canvas = document.createElement("canvas");
       paintImage(canvas, item.pixels, false);
       const text = document.createElement("div");
-      text.textContent = `true ${names[item.label] ?? item.label}: ` +
-        item.top3.map((t) => `${names[t.class] ?? t.class} ${(t.probability * 100).toFixed(0)}%`).join(", ");
+      const label = document.createElement("b");
+      label.textContent = `${names[item.label] ?? item.label} →`;
+      text.append(label, document.createElement("br"),
+                  item.top3.map((t) => `${names[t.class] ?? t.class} ${(t.probability * 100).toFixed(0)}%`).join(" · "));
       card.append(canvas, text);
       box.append(card);
     }
@@ -547,7 +549,7 @@ const chapter4 = {
     $("c4-readout").textContent =
       `f = ${s.label}, lr = ${this.lr().toPrecision(3)}, start (${this.start.join(", ")})\n` +
       `step ${this.shown} of ${this.path.length - 1}: x = (${last.map((v) => v.toPrecision(4)).join(", ")})` +
-      (r.diverged ? "\ndiverged: lr is too large — each step overshoots the minimum by more than it started"
+      (r.diverged ? "\ndiverged: lr is too large — every step overshoots the minimum and lands farther away than it started"
         : this.path.length > 1 && Math.hypot(...this.path[this.path.length - 1].map((v, i) => v - this.path[0][i])) < 1e-6
           ? "\nbarely moved: lr is too small to make progress in these steps" : "");
   },
@@ -602,7 +604,7 @@ const draw = {
   },
 
   stroke(ctx, p) {
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 20; ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = 24; ctx.lineCap = "round"; ctx.lineJoin = "round";
     ctx.beginPath(); ctx.moveTo(...this.last); ctx.lineTo(...p); ctx.stroke();
     this.last = p;
     this.dirty = true;
