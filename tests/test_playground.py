@@ -110,6 +110,8 @@ def test_pause_step_and_stop(server):
         wait_for(server, run, lambda h, n=expected: h["iteration"] == n)
     time.sleep(0.3)
     assert call(server, "GET", f"/api/runs/{run}")[1]["iteration"] == 4  # paused means paused
+    status, body = call(server, "POST", f"/api/runs/{run}/save")
+    assert status == 409 and "has not finished an epoch yet (80 iterations)" in body["error"]
     call(server, "POST", f"/api/runs/{run}/resume")
     wait_for(server, run, lambda h: h["iteration"] > 20)
     status, body = call(server, "POST", f"/api/runs/{run}/step")

@@ -8,6 +8,8 @@ initial weights, plain SGD), so the page offers exactly those choices; when ``Mu
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..inference import init_network, predict
@@ -40,14 +42,22 @@ def train(net, dataset, settings: dict, *, on_step, on_epoch):
                on_step=on_step, callbacks=[on_epoch])
 
 
+def snapshot(net):
+    """An independent copy of ``net`` that requests can read while ``net`` goes on training."""
+    return copy.deepcopy(net)
+
+
 def parameters(net) -> dict:
     """The network's parameters as a dict of arrays (``W1``, ``b1``, ...)."""
     return net.params
 
 
-def probabilities(params: dict, x: np.ndarray) -> np.ndarray:
-    """Class probabilities for rows of pixels in [0, 1], from a params dict like ``parameters`` returns."""
-    return predict(params, x.astype(params["W1"].dtype))
+def probabilities(net, x: np.ndarray) -> np.ndarray:
+    """Class probabilities for rows of pixels in [0, 1], from a network or a params dict of sigmoid layers
+    (the pretrained network)."""
+    if isinstance(net, dict):
+        return predict(net, x.astype(net["W1"].dtype))
+    return net.predict(x.astype(parameters(net)["W1"].dtype))
 
 
 def pretrained_parameters() -> dict:

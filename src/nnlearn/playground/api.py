@@ -203,11 +203,11 @@ class Playground:
         image = mnist_like(np.frombuffer(raw, np.uint8).reshape(height, width))
         run_id = body.get("run")
         if run_id is None:
-            params, source = self.pretrained(), "the pretrained 784-50-100-10 network"
+            network, source = self.pretrained(), "the pretrained 784-50-100-10 network"
         else:
             run = self.registry.get(run_id)
-            params, source = run.params, f"run {run.id} at iteration {run.iteration}"
-        probs = adapter.probabilities(params, image.reshape(1, -1))[0]
+            network, source = run.network, f"run {run.id} at iteration {run.images['iteration']}"
+        probs = adapter.probabilities(network, image.reshape(1, -1))[0]
         return {"top3": top3(probs), "probabilities": probs.tolist(), "network": source,
                 "image": base64.b64encode(np.round(image * 255).astype(np.uint8).tobytes()).decode("ascii")}
 

@@ -78,11 +78,12 @@ class Run:
         self.epochs: list[dict] = []
         self.history: History | None = None
         self.images = {"version": 0, "weights": [], "confusion": None, "misclassified": [], "iteration": 0}
-        self.params = {k: v.copy() for k, v in adapter.parameters(self.net).items()}
+        self.network = adapter.snapshot(self.net)  # what requests read; replaced, never changed in place
         self.created = time.time()
         self._cond = threading.Condition()
         self._steps = 0
         self._stop = False
+        self._idle = threading.Event()  # set while the thread waits paused, and once it has finished
         self._last_publish = self._last_analysis = 0.0
         self._x_test = None
         self._thread = threading.Thread(target=self._train, name=f"nnlearn-playground-run-{run_id}", daemon=True)
@@ -150,6 +151,7 @@ class Run:
             self.error, self.state = f"{type(exc).__name__}: {exc}", "failed"
         finally:
             self._publish(analysis=True)
+            self._idle.set()
 
     def _on_step(self, iteration: int, loss: float) -> bool:
         self.iteration = iteration
@@ -159,8 +161,10 @@ class Run:
         with self._cond:
             if self.state == "paused" and not self._steps and not self._stop:
                 self._publish(analysis=True)  # the page shows the weights the run is paused at
+                self._idle.set()
                 while self.state == "paused" and not self._steps and not self._stop:
                     self._cond.wait()
+                self._idle.clear()
             if self._steps:
                 self._steps -= 1
             return self._stop
@@ -172,21 +176,21 @@ class Run:
         return self._stop
 
     def _publish(self, analysis: bool) -> None:
-        params = {k: v.copy() for k, v in adapter.parameters(self.net).items()}
+        network = adapter.snapshot(self.net)
         images = {**self.images, "version": self.images["version"] + 1, "iteration": self.iteration,
-                  "weights": weight_images(params["W1"])}
+                  "weights": weight_images(adapter.parameters(network)["W1"])}
         if analysis:
-            images.update(self._analysis(params))
+            images.update(self._analysis(network))
             self._last_analysis = time.monotonic()
-        self.params, self.images = params, images
+        self.network, self.images = network, images
         self._last_publish = time.monotonic()
 
-    def _analysis(self, params: dict) -> dict:
+    def _analysis(self, network) -> dict:
         """The confusion matrix on the test split and its first misclassified digits with their top 3."""
         if self._x_test is None:
             self._x_test = pixels_to_float(self.dataset.x_test)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            probs = adapter.probabilities(params, self._x_test)
+            probs = adapter.probabilities(network, self._x_test)
         true = np.asarray(self.dataset.t_test).astype(np.intp)
         pred = np.argmax(probs, axis=1)
         classes = len(self.dataset.class_names)
@@ -201,6 +205,8 @@ class Run:
         """Write this run as a normal run folder under ``runs_dir`` (``nnlearn report`` works on it)."""
         if self.state == "running":
             raise PlaygroundError(f"run {self.id} is still training; pause it (or let it finish) before saving", 409)
+        if not self._idle.wait(5.0):
+            raise PlaygroundError(f"run {self.id} did not come to a halt; try saving again", 409)
         history = self.history
         if history is None or not history.epoch:
             per_epoch = max(len(self.dataset.t_train) // self.settings["batch_size"], 1)
@@ -210,8 +216,9 @@ class Run:
         folder = RunFolder.new(runs_dir / name)
         folder.write_config(adapter.run_settings(self.settings), self.dataset.describe())
         folder.write_history(history)
-        save_weights(folder.path / RunFolder.WEIGHTS, self.params, adapter.weights_meta(self.net, self.settings,
-                                                                                         history))
+        network = self.network
+        save_weights(folder.path / RunFolder.WEIGHTS, adapter.parameters(network),
+                     adapter.weights_meta(network, self.settings, history))
         write_text_atomic(folder.path / "playground.json", _json(self.settings))
         return folder.path
 
