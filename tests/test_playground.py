@@ -20,6 +20,7 @@ from nnlearn import TwoLayerNet, fit
 from nnlearn.cli import main
 from nnlearn.data.datasets import open_dataset
 from nnlearn.inference import init_network, predict
+from nnlearn.io import load_weights
 from nnlearn.playground import start
 from nnlearn.playground.drawing import mnist_like
 from nnlearn.report import write_report
@@ -82,7 +83,7 @@ def test_a_run_trains_through_fit_and_saves_a_run_folder_that_report_reads(serve
     assert history["epochs"][-1]["test_acc"] == pytest.approx(expected.test_acc[-1])
 
     status, images = call(server, "GET", f"/api/runs/{summary['id']}/images")
-    assert status == 200 and len(images["weights"]) == 16
+    assert status == 200 and len(images["weights"]) == 24
     confusion = np.array(images["confusion"])
     assert confusion.sum() == 2000 and np.trace(confusion) / 2000 == pytest.approx(expected.test_acc[-1])
     for item in images["misclassified"]:
@@ -91,13 +92,32 @@ def test_a_run_trains_through_fit_and_saves_a_run_folder_that_report_reads(serve
     pixels = np.frombuffer(base64.b64decode(images["weights"][0]), np.uint8)
     assert np.argmax(pixels) == np.argmax(w1) and np.argmin(pixels) == np.argmin(w1)
 
+    digit = ds.x_test[np.flatnonzero(np.argmax(net.predict(ds.x_test / 255), axis=1) == ds.t_test)[0]]
+    status, answer = call(server, "POST", "/api/predict", {**drawing_of(digit), "run": summary["id"]})
+    assert status == 200 and answer["network"] == f"run {summary['id']} at iteration 200"
+    assert len(answer["probabilities"]) == 10 and answer["top3"][0]["probability"] == max(answer["probabilities"])
+
     status, saved = call(server, "POST", f"/api/runs/{summary['id']}/save")
     assert status == 200
     folder = Path(saved["path"])
     assert folder.parent == server.playground.registry.runs_dir
     assert write_report(folder).is_file()
     config = json.loads((folder / "config.json").read_text())
-    assert config["settings"]["hidden"] == 30 and config["settings"]["lr"] == 0.5
+    assert config["settings"]["hidden"] == [30] and config["settings"]["lr"] == 0.5
+
+
+def test_chapter_6_networks_and_optimizers_train_and_save(server):
+    settings = {"hidden": "40,20", "activation": "relu", "init": "he", "optimizer": "adam", "iters": 100}
+    status, summary = call(server, "POST", "/api/runs", settings)
+    assert status == 201
+    assert summary["settings"]["lr"] == 0.001  # Adam's default, as nnlearn train would choose
+    assert summary["settings"]["hidden"] == [40, 20]
+    history = wait_for(server, summary["id"], lambda h: h["state"] == "finished")
+    assert history["epochs"][-1]["test_acc"] > 0.5
+    status, saved = call(server, "POST", f"/api/runs/{summary['id']}/save")
+    assert status == 200 and write_report(saved["path"]).is_file()
+    params, meta = load_weights(Path(saved["path"]) / "weights.npz")
+    assert meta["architecture"]["sizes"] == [784, 40, 20, 10] and meta["architecture"]["activation"] == "relu"
 
 
 def test_pause_step_and_stop(server):
@@ -140,10 +160,16 @@ def test_at_most_three_runs_train_at_once(server):
     ({"batch_size": 2.5}, "batch_size must be a positive integer"),
     ({"batch_size": 1000, "dataset": "mnist-mini"}, None),
     ({"hidden": [5000]}, "cap of 1,000"),
-    ({"hidden": []}, "hidden must be a list"),
-    ({"sampling": "random"}, "sampling must be one of choice, shuffle"),
+    ({"hidden": []}, "hidden must name at least one hidden layer size"),
+    ({"hidden": "50,x"}, "hidden must be a positive integer, got 'x'"),
+    ({"hidden": [50] * 6}, "cap of 5"),
+    ({"activation": "tanh"}, "activation must be one of sigmoid, relu"),
+    ({"optimizer": "lbfgs"}, "optimizer must be one of sgd, momentum"),
+    ({"init": "big"}, "init must be a standard deviation or one of he"),
+    ({"sampling": "random"}, "sampling must be one of choice, shuffle, blocks"),
     ({"gradient": "magic"}, "gradient must be one of backprop, numerical"),
     ({"dataset": "/etc"}, "dataset must be one of"),
+    ({"dataset": "."}, "dataset must be one of"),
     ({"seed": -1}, "seed must be a whole number"),
     ({"learning_rate": 0.1}, "unknown setting 'learning_rate'"),
     ({"paused": "yes"}, "paused must be true or false"),
@@ -301,7 +327,7 @@ def test_the_page_in_a_real_browser(tmp_path):
             weights = page.get_attribute("#weights", "data-signature")
             until(page, f"Number(document.getElementById('loss-chart').dataset.points) > {points}")
             until(page, f"document.getElementById('weights').dataset.signature !== {weights!r}")
-            assert page.locator("#weights canvas").count() == 16
+            assert page.locator("#weights canvas").count() == 24
             until(page, "document.querySelectorAll('#confusion td').length === 100")
             page.fill("input[name=lr]", "-3")
             page.click("#start")

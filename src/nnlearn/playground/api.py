@@ -33,18 +33,17 @@ import threading
 
 import numpy as np
 
-from .._checks import positive_float, positive_int
+from .._checks import positive_float
 from ..data.datasets import DatasetUnavailableError, dataset_names, open_dataset, status
+from ..settings import DEFAULT_LR, TrainSettings
 from . import adapter, chapter4
 from .drawing import mnist_like
 from .worker import PlaygroundError, RunRegistry, top3
 
-CAPS = {"hidden_units": 1000, "batch_size": 1000, "iters": 100_000, "image_side": 280, "seed": 2**32 - 1,
+CAPS = {"hidden_units": 1000, "hidden_layers": 5, "batch_size": 1000, "iters": 100_000, "image_side": 280,
         "descent_steps": chapter4.MAX_STEPS}
-DEFAULTS = {"dataset": "mnist-mini", "hidden": [50], "activation": "sigmoid", "init": "0.01", "optimizer": "sgd",
-            "lr": 0.1, "batch_size": 100, "sampling": "choice", "gradient": "backprop", "iters": 2000, "seed": 0}
-SAMPLINGS = ("choice", "shuffle")
-GRADIENTS = ("backprop", "numerical")
+"""Limits that keep a local server responsive; ``nnlearn train`` has none of them."""
+
 
 def routes_table() -> list[dict]:
     """The routes of this module's docstring as [{method, path, what}]."""
@@ -57,30 +56,83 @@ def routes_table() -> list[dict]:
     return rows
 
 
-def _choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise PlaygroundError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+def options(datasets: list[dict], max_active: int) -> dict:
+    """What the page builds its controls from."""
+    return {"defaults": adapter.defaults(), "caps": CAPS, "default_lr": DEFAULT_LR, "max_active_runs": max_active,
+            "choices": {"dataset": [d["name"] for d in datasets if d["available"]], **adapter.CHOICES}}
+
+
+def _from_text(value):
+    """A number typed into the page or a URL, as a number; anything else as it came."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            pass
     return value
 
 
-def _int(name: str, value, cap: int | None = None, *, minimum: int = 1) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+def _cap(name: str, value, cap: int) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > cap:
+        raise PlaygroundError(f"{name} is {value:,}, above the playground's cap of {cap:,}; "
+                              "use nnlearn train for larger runs")
+
+
+def validate_settings(raw: dict, dataset_sizes=None) -> TrainSettings:
+    """The training settings of a request as ``TrainSettings``: the page's defaults for what is missing,
+    the checks of ``nnlearn train`` (the library's own), and the playground's caps.
+
+    ``dataset_sizes``: a function giving the number of training images of a dataset, so that a batch
+    larger than the dataset is refused before a run starts."""
+    if not isinstance(raw, dict):
+        raise PlaygroundError('the settings must be a JSON object such as {"lr": 0.1}')
+    unknown = sorted(set(raw) - set(adapter.FIELDS) - {"paused"})
+    if unknown:
+        raise PlaygroundError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(adapter.FIELDS)}")
+    values = {name: _from_text(raw[name]) for name in adapter.FIELDS if name in raw}
+    if "dataset" in values and values["dataset"] not in dataset_names():  # never a path from the browser
+        raise PlaygroundError(f"dataset must be one of {', '.join(dataset_names())}, got {values['dataset']!r}")
+    if "hidden" in values:
+        hidden = values["hidden"]
+        if isinstance(hidden, str):
+            hidden = [h for h in hidden.split(",") if h.strip()]
+        elif not isinstance(hidden, list):
+            hidden = [hidden]
+        hidden = [_from_text(h) for h in hidden]
+        if len(hidden) > CAPS["hidden_layers"]:
+            raise PlaygroundError(f"hidden has {len(hidden)} layers, above the playground's cap of "
+                                  f"{CAPS['hidden_layers']}; use nnlearn train for deeper networks")
+        for h in hidden:
+            _cap("a hidden layer", h, CAPS["hidden_units"])
+        values["hidden"] = hidden
+    if "init" in values and not isinstance(values["init"], str):
+        values["init"] = str(values["init"])
+    if values.get("lr") == "":
+        values["lr"] = None
+    _cap("batch_size", values.get("batch_size"), CAPS["batch_size"])
+    _cap("iters", values.get("iters"), CAPS["iters"])
+    merged = {**adapter.defaults(), **values}
+    if "lr" not in values:
+        merged["lr"] = None  # the optimizer's own default, as on the command line
     try:
-        number = positive_int(name, value) if minimum == 1 else _whole(name, value, minimum)
-    except ValueError as exc:
+        settings = adapter.settings_from(merged)
+    except (ValueError, TypeError) as exc:
         raise PlaygroundError(str(exc)) from None
-    if cap is not None and number > cap:
-        raise PlaygroundError(f"{name} is {number:,}, above the playground's cap of {cap:,}; "
-                              f"use nnlearn train for larger runs")
-    return number
+    if dataset_sizes is not None:
+        n = dataset_sizes(settings.dataset)
+        if settings.batch_size > n:
+            raise PlaygroundError(f"batch_size {settings.batch_size} is larger than {settings.dataset}'s "
+                                  f"{n:,} training images; pass at most {n:,}")
+    return settings
 
 
-def _whole(name, value, minimum):
+def _int(name: str, value, cap: int, *, minimum: int = 1) -> int:
+    value = _from_text(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise PlaygroundError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    _cap(name, value, cap)
     return value
 
 
@@ -99,47 +151,6 @@ def _number(name: str, value) -> float:
     if not math.isfinite(number):
         raise PlaygroundError(f"{name} must be a finite number, got {value!r}")
     return number
-
-
-def validate_settings(raw: dict, dataset_sizes=None) -> dict:
-    """The training settings of a request, checked, with defaults for what is missing.
-
-    ``dataset_sizes``: a function giving the number of training images of a dataset, so that a batch
-    larger than the dataset is refused as ``fit`` would refuse it."""
-    if not isinstance(raw, dict):
-        raise PlaygroundError("the settings must be a JSON object such as {\"lr\": 0.1}")
-    unknown = sorted(set(raw) - set(DEFAULTS) - {"paused"})
-    if unknown:
-        raise PlaygroundError(f"unknown setting {unknown[0]!r}; the settings are {', '.join(DEFAULTS)}")
-    s = {**DEFAULTS, **{k: v for k, v in raw.items() if k != "paused"}}
-    hidden = s["hidden"]
-    if isinstance(hidden, (int, str)):
-        hidden = [h for h in str(hidden).replace(" ", "").split(",") if h] if isinstance(hidden, str) else [hidden]
-    if not isinstance(hidden, list) or not hidden:
-        raise PlaygroundError(f"hidden must be a list of layer sizes such as [50] or \"100,50\", got {s['hidden']!r}")
-    hidden = [_int("hidden layer size", h, CAPS["hidden_units"]) for h in hidden]
-    if len(hidden) > adapter.MAX_HIDDEN_LAYERS:
-        raise PlaygroundError(f"hidden has {len(hidden)} layers but this nnlearn's network has "
-                              f"{adapter.MAX_HIDDEN_LAYERS}; pass one size such as [50]")
-    settings = {
-        "dataset": _choice("dataset", s["dataset"], dataset_names()),
-        "hidden": hidden,
-        "activation": _choice("activation", s["activation"], adapter.ACTIVATIONS),
-        "init": _choice("init", str(s["init"]), adapter.INITS),
-        "optimizer": _choice("optimizer", s["optimizer"], adapter.OPTIMIZERS),
-        "lr": _positive("lr", s["lr"]),
-        "batch_size": _int("batch_size", s["batch_size"], CAPS["batch_size"]),
-        "sampling": _choice("sampling", s["sampling"], SAMPLINGS),
-        "gradient": _choice("gradient", s["gradient"], GRADIENTS),
-        "iters": _int("iters", s["iters"], CAPS["iters"]),
-        "seed": _int("seed", s["seed"], CAPS["seed"], minimum=0),
-    }
-    if dataset_sizes is not None:
-        n = dataset_sizes(settings["dataset"])
-        if settings["batch_size"] > n:
-            raise PlaygroundError(f"batch_size {settings['batch_size']} is larger than {settings['dataset']}'s "
-                                  f"{n:,} training images; pass at most {n:,}")
-    return settings
 
 
 class Playground:
@@ -176,7 +187,7 @@ class Playground:
         paused = body.get("paused", False)
         if not isinstance(paused, bool):
             raise PlaygroundError(f"paused must be true or false, got {paused!r}")
-        run = self.registry.create(settings, self.dataset(settings["dataset"]), paused=paused)
+        run = self.registry.create(settings, self.dataset(settings.dataset), paused=paused)
         return run.summary()
 
     def control(self, run_id, action: str) -> dict:
@@ -203,17 +214,19 @@ class Playground:
         image = mnist_like(np.frombuffer(raw, np.uint8).reshape(height, width))
         run_id = body.get("run")
         if run_id is None:
-            network, source = self.pretrained(), "the pretrained 784-50-100-10 network"
+            probs = adapter.probabilities(self.pretrained(), image.reshape(1, -1))[0]
+            source = "the pretrained 784-50-100-10 network"
         else:
             run = self.registry.get(run_id)
-            network, source = run.network, f"run {run.id} at iteration {run.images['iteration']}"
-        probs = adapter.probabilities(network, image.reshape(1, -1))[0]
+            probs, iteration = run.predict(image.reshape(1, -1))
+            probs = probs[0]
+            source = f"run {run.id} at iteration {iteration}"
         return {"top3": top3(probs), "probabilities": probs.tolist(), "network": source,
                 "image": base64.b64encode(np.round(image * 255).astype(np.uint8).tobytes()).decode("ascii")}
 
     def pretrained(self) -> dict:
         if self._pretrained is None:
-            self._pretrained = adapter.pretrained_parameters()
+            self._pretrained = adapter.pretrained_network()
         return self._pretrained
 
     # --- chapter 4 --------------------------------------------------------------------------------

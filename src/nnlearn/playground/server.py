@@ -23,8 +23,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from . import adapter
-from .api import CAPS, DEFAULTS, GRADIENTS, SAMPLINGS, Playground, routes_table
+from .api import Playground, options, routes_table
 from .worker import PlaygroundError
 
 DEFAULT_PORT = 8765
@@ -220,11 +219,7 @@ def route(playground: Playground, method: str, path: str, query: dict, body):
     if method == "GET" and parts == []:
         return 200, {"routes": routes_table()}
     if method == "GET" and parts == ["options"]:
-        return 200, {"defaults": DEFAULTS, "caps": CAPS, "choices": {
-            "dataset": [d["name"] for d in playground.datasets() if d["available"]],
-            "activation": adapter.ACTIVATIONS, "init": adapter.INITS, "optimizer": adapter.OPTIMIZERS,
-            "sampling": SAMPLINGS, "gradient": GRADIENTS}, "max_hidden_layers": adapter.MAX_HIDDEN_LAYERS,
-            "max_active_runs": registry.max_active}
+        return 200, options(playground.datasets(), registry.max_active)
     if method == "GET" and parts == ["datasets"]:
         return 200, {"datasets": playground.datasets()}
     if parts[:1] == ["runs"]:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import write_text_atomic
 from ..data.pixels import pixels_to_float
 from ..history import History
-from ..io import save_weights
 from ..plots import confusion_matrix
 from ..runs import RunFolder
+from ..settings import TrainSettings
 from ..train import TrainingDivergedError
 from . import adapter
 
@@ -30,7 +29,7 @@ MAX_ACTIVE_RUNS = 3
 """Runs that may train (or wait paused) at the same time; each holds a thread and a copy of the network."""
 MAX_RUNS = 12
 """Runs kept in memory, finished ones included; the page resets old ones to make room."""
-WEIGHT_IMAGES = 16
+WEIGHT_IMAGES = 24
 MISCLASSIFIED = 8
 PUBLISH_EVERY = 0.25
 """Seconds between two weight snapshots while training; the page polls no faster than this."""
@@ -66,11 +65,12 @@ def weight_images(W1: np.ndarray, units: int = WEIGHT_IMAGES) -> list[str]:
 class Run:
     """One training run in a worker thread."""
 
-    def __init__(self, run_id: int, settings: dict, dataset, *, paused: bool = False):
+    def __init__(self, run_id: int, settings: TrainSettings, dataset, *, paused: bool = False):
         self.id = run_id
-        self.settings = settings
+        self.train_settings = settings
+        self.settings = adapter.as_dict(settings)  # what the page shows
         self.dataset = dataset
-        self.net = adapter.build_network(settings, dataset.x_train.shape[1], len(dataset.class_names))
+        self.net = adapter.network_for(settings, dataset.x_train.shape[1], len(dataset.class_names))
         self.state = "paused" if paused else "running"
         self.error: str | None = None
         self.iteration = 0
@@ -84,6 +84,7 @@ class Run:
         self._steps = 0
         self._stop = False
         self._idle = threading.Event()  # set while the thread waits paused, and once it has finished
+        self._reading = threading.Lock()  # a network's layers keep their last forward pass: one reader at a time
         self._last_publish = self._last_analysis = 0.0
         self._x_test = None
         self._thread = threading.Thread(target=self._train, name=f"nnlearn-playground-run-{run_id}", daemon=True)
@@ -142,7 +143,7 @@ class Run:
     def _train(self) -> None:
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                self.history = adapter.train(self.net, self.dataset, self.settings, on_step=self._on_step,
+                self.history = adapter.train(self.net, self.dataset, self.train_settings, on_step=self._on_step,
                                              on_epoch=self._on_epoch)
             self.state = "stopped" if self._stop else "finished"
         except TrainingDivergedError as exc:
@@ -178,7 +179,7 @@ class Run:
     def _publish(self, analysis: bool) -> None:
         network = adapter.snapshot(self.net)
         images = {**self.images, "version": self.images["version"] + 1, "iteration": self.iteration,
-                  "weights": weight_images(adapter.parameters(network)["W1"])}
+                  "weights": weight_images(adapter.first_layer_weights(network))}
         if analysis:
             images.update(self._analysis(network))
             self._last_analysis = time.monotonic()
@@ -214,24 +215,19 @@ class Run:
                                   "let it train one epoch before saving", 409)
         name = time.strftime("%Y%m%d-%H%M%S") + f"-run{self.id}"
         folder = RunFolder.new(runs_dir / name)
-        folder.write_config(adapter.run_settings(self.settings), self.dataset.describe())
-        folder.write_history(history)
-        network = self.network
-        save_weights(folder.path / RunFolder.WEIGHTS, adapter.parameters(network),
-                     adapter.weights_meta(network, self.settings, history))
-        write_text_atomic(folder.path / "playground.json", _json(self.settings))
+        adapter.save_run(folder, self.network, self.train_settings, history, self.dataset)
         return folder.path
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """(class probabilities, the iteration of the weights used) for rows of pixels in [0, 1]."""
+        network, iteration = self.network, self.images["iteration"]
+        with self._reading:
+            return adapter.probabilities(network, x), iteration
 
 
 def top3(p: np.ndarray) -> list[dict]:
     best = np.argsort(p)[::-1][:3]
     return [{"class": int(k), "probability": float(p[k])} for k in best]
-
-
-def _json(obj) -> str:
-    import json
-
-    return json.dumps(obj, indent=2)
 
 
 class RunRegistry:
@@ -245,7 +241,7 @@ class RunRegistry:
         self._lock = threading.Lock()
         self.closed = False
 
-    def create(self, settings: dict, dataset, *, paused: bool = False) -> Run:
+    def create(self, settings: TrainSettings, dataset, *, paused: bool = False) -> Run:
         with self._lock:
             if self.closed:
                 raise PlaygroundError("the playground is shutting down", 503)

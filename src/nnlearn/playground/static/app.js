@@ -107,7 +107,7 @@ function lineChart(canvas, series, options) {
     ctx.textBaseline = "middle"; ctx.fillText(options.ylabel, 0, 0); ctx.restore();
   }
   ctx.save();
-  ctx.beginPath(); ctx.rect(m.left, m.top, W - m.left - m.right, H - m.top - m.bottom); ctx.clip();
+  ctx.beginPath(); ctx.rect(m.left - 6, m.top - 6, W - m.left - m.right + 12, H - m.top - m.bottom + 12); ctx.clip();
   let drawn = 0;
   for (const s of series) {
     ctx.strokeStyle = s.color; ctx.fillStyle = s.color; ctx.lineWidth = s.width || 1.5;
@@ -177,9 +177,13 @@ const train = {
     this.options = await api("GET", "/api/options");
     const form = $("settings");
     for (const [name, values] of Object.entries(this.options.choices)) {
-      const select = form.elements[name];
-      for (const v of values) select.add(new Option(v, v));
+      const control = form.elements[name];
+      const menu = control.list || control;  // a free-text field offers its choices in a datalist
+      for (const v of values) menu.append(new Option(v, v));
     }
+    form.elements.optimizer.addEventListener("change", () => {
+      form.elements.lr.value = String(this.options.default_lr[form.elements.optimizer.value] ?? form.elements.lr.value);
+    });
     const url = new URL(location.href);
     for (const name of FIELDS) {
       const fromUrl = url.searchParams.get(name);
@@ -204,7 +208,7 @@ const train = {
     const form = $("settings"), s = {};
     for (const name of FIELDS) s[name] = form.elements[name].value.trim();
     s.hidden = s.hidden.split(",").map((h) => h.trim()).filter((h) => h).map((h) => (/^\d+$/.test(h) ? Number(h) : h));
-    for (const name of ["lr"]) s[name] = s[name] === "" || isNaN(Number(s[name])) ? s[name] : Number(s[name]);
+    s.lr = s.lr === "" ? null : isNaN(Number(s.lr)) ? s.lr : Number(s.lr);
     for (const name of ["batch_size", "iters", "seed"]) s[name] = /^-?\d+$/.test(s[name]) ? Number(s[name]) : s[name];
     return s;
   },
@@ -285,8 +289,11 @@ const train = {
 
   label(run) {
     const s = run.settings;
+    const extras = [s.activation !== "sigmoid" ? s.activation : "", s.optimizer !== "sgd" ? s.optimizer : "",
+                    s.init !== "0.01" ? `init ${s.init}` : "", s.gradient === "numerical" ? "numerical" : "",
+                    s.dataset !== "mnist-mini" ? s.dataset : ""].filter((e) => e);
     return `run ${run.id}: lr ${s.lr}, hidden ${s.hidden.join("-")}, batch ${s.batch_size}` +
-      (s.gradient === "numerical" ? ", numerical" : "");
+      extras.map((e) => `, ${e}`).join("");
   },
 
   draw() {
