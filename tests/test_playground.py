@@ -172,6 +172,9 @@ def test_at_most_three_runs_train_at_once(server):
     ({"dataset": "."}, "dataset must be one of"),
     ({"seed": -1}, "seed must be a whole number"),
     ({"learning_rate": 0.1}, "unknown setting 'learning_rate'"),
+    ({"gradient": "numerical", "activation": "relu"}, "numerical gradient is fast here only for the book's"),
+    ({"gradient": "numerical", "hidden": [500]}, "cap of 200"),
+    ({"gradient": "numerical", "iters": 1}, None),
     ({"paused": "yes"}, "paused must be true or false"),
 ])
 def test_bad_settings_get_a_one_line_message(server, body, words):

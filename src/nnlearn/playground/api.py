@@ -41,7 +41,7 @@ from .drawing import mnist_like
 from .worker import PlaygroundError, RunRegistry, top3
 
 CAPS = {"hidden_units": 1000, "hidden_layers": 5, "batch_size": 1000, "iters": 100_000, "image_side": 280,
-        "descent_steps": chapter4.MAX_STEPS}
+        "descent_steps": chapter4.MAX_STEPS, "numerical_hidden_units": 200}
 """Limits that keep a local server responsive; ``nnlearn train`` has none of them."""
 
 
@@ -120,6 +120,12 @@ def validate_settings(raw: dict, dataset_sizes=None) -> TrainSettings:
         settings = adapter.settings_from(merged)
     except (ValueError, TypeError) as exc:
         raise PlaygroundError(str(exc)) from None
+    if settings.gradient == "numerical":
+        if not settings.is_book_network():
+            raise PlaygroundError("the numerical gradient is fast here only for the book's network (one sigmoid "
+                                  "hidden layer, a numeric init); choose backprop, or nnlearn train --gradient "
+                                  "numerical for other networks")
+        _cap("with the numerical gradient, the hidden layer", settings.hidden[0], CAPS["numerical_hidden_units"])
     if dataset_sizes is not None:
         n = dataset_sizes(settings.dataset)
         if settings.batch_size > n:
