@@ -259,7 +259,10 @@ const train = {
   async save() {
     if (this.selected === null) { showMessage("start a run first"); return; }
     const result = await attempt(() => api("POST", `/api/runs/${this.selected}/save`));
-    if (result) $("run-status").textContent = `saved run ${result.id} as ${result.path} (nnlearn report ${result.path})`;
+    if (result) {
+      $("saved").hidden = false;
+      $("saved").textContent = `saved run ${result.id} as the run folder ${result.path}; make its report with: nnlearn report ${result.path}`;
+    }
   },
 
   async reset() {
