@@ -282,9 +282,12 @@ def test_closing_the_server_stops_its_runs(tmp_path):
     assert not run._thread.is_alive() and run.state == "stopped"
 
 
-def test_cli_refuses_a_bad_port(capsys):
+def test_cli_refuses_a_bad_port(server, tmp_path, capsys):
     assert main(["playground", "--port", "70000", "--no-browser"]) == 2
     assert "--port must be in 0..65535" in capsys.readouterr().err
+    taken = str(server.server_address[1])
+    assert main(["playground", "--port", taken, "--no-browser", "--runs-dir", str(tmp_path)]) == 1
+    assert f"cannot listen on 127.0.0.1:{taken}" in capsys.readouterr().err
 
 
 # --- the page in a real browser -----------------------------------------------------------------------
