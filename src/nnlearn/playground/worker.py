@@ -214,8 +214,8 @@ class Run:
             raise PlaygroundError(f"run {self.id} has not finished an epoch yet ({per_epoch} iterations); "
                                   "let it train one epoch before saving", 409)
         name = time.strftime("%Y%m%d-%H%M%S") + f"-run{self.id}"
-        folder = RunFolder.new(runs_dir / name)
-        adapter.save_run(folder, self.network, self.train_settings, history, self.dataset)
+        with RunFolder.started(runs_dir / name) as folder:
+            adapter.save_run(folder, self.network, self.train_settings, history, self.dataset)
         return folder.path
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, int]:
