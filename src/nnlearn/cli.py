@@ -567,6 +567,29 @@ def cmd_make_large(args) -> int:
     return 0
 
 
+# --- the playground ---------------------------------------------------------------------------------------
+@command
+def _register_playground(commands):
+    p = commands.add_parser("playground", help="watch the network learn, live, in a local web page (offline)",
+                            description="Serve the playground on 127.0.0.1: train runs and watch them live, "
+                                        "chapter 4's gradient descent, and draw digits for the network.")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.add_argument("--runs-dir", default="runs/playground",
+                   help="where saved runs go (default runs/playground); the page never names a path")
+    p.add_argument("--data-dir", help="dataset cache (default: $NNLEARN_DATA or the user cache directory)")
+    p.set_defaults(func=cmd_playground)
+
+
+def cmd_playground(args) -> int:
+    from .playground import serve
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {args.port}")
+    serve(args.port, open_browser=not args.no_browser, runs_dir=args.runs_dir, data_dir=args.data_dir)
+    return 0
+
+
 # --- the book's examples ----------------------------------------------------------------------------------
 @command
 def _register_demo(commands):

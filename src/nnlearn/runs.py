@@ -102,6 +102,13 @@ class RunFolder:
                   "software": software_versions()}
         write_text_atomic(self.path / self.CONFIG, json.dumps(config, indent=2))
 
+    def write_weights(self, net: MultiLayerNet, settings: TrainSettings, history: History) -> None:
+        """The trained network, with the metadata that rebuilds it (``network_from_weights``)."""
+        meta = {"architecture": net.architecture, "dtype": str(net.dtype), "recipe": settings.to_dict(),
+                "dataset": str(settings.dataset), "seed": settings.seed, "nnlearn": __version__,
+                "test_accuracy": history.test_acc[-1], "train_accuracy": history.train_acc[-1]}
+        save_weights(self.path / self.WEIGHTS, {**net.params, **net.state}, meta)
+
     def write_history(self, history: History) -> None:
         history.to_csv(self.path / self.HISTORY_CSV)
         history.to_json(self.path / self.HISTORY_JSON)
@@ -174,10 +181,7 @@ def train_run(run: RunFolder, settings: TrainSettings, *, threads=None, resume=F
                       resume=run.path / RunFolder.CHECKPOINT if resume else None, comm=comm)
     if not ranks.root:
         return ""
-    meta = {"architecture": net.architecture, "dtype": str(net.dtype), "recipe": settings.to_dict(),
-            "dataset": str(settings.dataset), "seed": settings.seed, "nnlearn": __version__,
-            "test_accuracy": history.test_acc[-1], "train_accuracy": history.train_acc[-1]}
-    save_weights(run.path / RunFolder.WEIGHTS, {**net.params, **net.state}, meta)
+    run.write_weights(net, settings, history)
     run.write_history(history)
     return (f"done: {history.iters:,} iterations in {history.elapsed[-1]:.1f} s; "
             f"train accuracy {history.train_acc[-1]:.4f}, test accuracy {history.test_acc[-1]:.4f}\n"
