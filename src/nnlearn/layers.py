@@ -31,6 +31,8 @@ class Layer:
             return np.empty(shape, dtype)
         buffers = self.__dict__.setdefault("_buffers", {})
         buf = buffers.get(key)
+        if buf is not None and buf.shape == shape and buf.dtype == dtype:
+            return buf  # the usual case, every step of a run: no new view to create
         if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:] or buf.dtype != dtype:
             buf = buffers[key] = np.empty(shape, dtype)
         return buf[:shape[0]]
