@@ -332,10 +332,8 @@ def bench_preset_step(repeats: int, steps: int) -> list[dict]:
 
     x, t, _, _ = digits()
     best = preset("best")
-    cases = [("book's recipe (784-50-10 sigmoid, SGD lr 0.1, batch 100 by choice), nnlearn fit float32",
-              preset("book")),
-             ("--preset best (784-256-128-10 ReLU, He init, Adam, dropout 0.2, shifted digits, batch 100 "
-              "shuffled), float32", best),
+    cases = [(f"the book's recipe: {preset('book').recipe()}", preset("book")),
+             (f"--preset best: {best.recipe()}", best),
              ("--preset best without the shifted digits", best.replace(augment="none")),
              ("--preset best without dropout", best.replace(dropout=0.0)),
              ("--preset best with SGD lr 0.1 instead of Adam", best.replace(optimizer="sgd", lr=0.1))]
@@ -358,8 +356,9 @@ def bench_preset_run(repeats: int, epochs: int | None, target: float = 0.96) -> 
     from nnlearn.settings import preset
 
     x, t, xt, tt = digits()
-    cases = [("book's recipe: 10,000 iterations of batch 100", preset("book")),
-             ("--preset best: 40 epochs of batch 100", preset("best"))]
+    book, best = preset("book"), preset("best")
+    cases = [(f"the book's recipe: {book.iters:,} iterations of batch {book.batch_size}", book),
+             (f"--preset best: {best.epochs} epochs of batch {best.batch_size}", best)]
     if epochs is not None:  # a quick run: fewer epochs
         cases = [(f"{name.split(':')[0]}: {epochs} epochs (quick run)", s.replace(epochs=epochs))
                  for name, s in cases]
