@@ -244,8 +244,9 @@ def framework_in_child(which: str, steps: int, threads: int):
     call and would slow every NumPy case measured after it in the same process, and XLA keeps a thread pool."""
     out = subprocess.run([sys.executable, __file__, "_framework", which, str(steps), str(threads)],
                          capture_output=True, text=True)
-    result = json.loads(out.stdout) if out.returncode == 0 and out.stdout.strip() else None
-    return result if result and "seconds" in result else None
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["no message"])[-1]}
+    return json.loads(out.stdout)
 
 
 def time_framework(which: str, steps: int, threads: int) -> dict:
@@ -291,20 +292,20 @@ def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
             fn()
             timings[name].append((time.perf_counter() - start) / steps)
         for which in FRAMEWORKS:
-            child = framework_in_child(which, steps, threads)
-            if child is not None:
-                children[which].append(child)
+            children[which].append(framework_in_child(which, steps, threads))
     base = statistics.median(timings[cases[0][0]])
     lean = statistics.median(timings[cases[2][0]])
     rows = []
     for name, times in timings.items():
         us = statistics.median(times) * 1e6
         rows.append({"what": name, "us": us, "ratio": base * 1e6 / us, "ratio_lean": lean * 1e6 / us})
-    for which, runs in children.items():
+    for which, measured in children.items():
         label, short = FRAMEWORKS[which]
+        runs = [m for m in measured if "seconds" in m]
         if not runs:
-            rows.append({"what": f"{short}: not installed (pip install '.[bench]')", "us": None, "ratio": None,
-                         "ratio_lean": None})
+            problem = next((f"failed: {m['error']}" for m in measured if "error" in m),
+                           "not installed (pip install '.[bench]')")
+            rows.append({"what": f"{short}: {problem}", "us": None, "ratio": None, "ratio_lean": None})
             continue
         us = statistics.median(r["seconds"] for r in runs) * 1e6
         rows.append({"what": label.format(version=runs[0]["version"]) + f"; its first {steps:,} steps (warm-up, "
