@@ -1,12 +1,15 @@
 """nnlearn's benchmarks: one command, one table, every ratio measured in the same run.
 
-    python benchmarks/bench.py            # everything, about 15 minutes (the 20M-sample file takes 16 GB)
-    python benchmarks/bench.py --quick    # fewer repeats, data sizes up to 1M
+    python benchmarks/bench.py                      # everything, about 20 minutes (the 20M-sample file takes 16 GB)
+    python benchmarks/bench.py --quick              # fewer repeats and steps, data sizes up to 1M: a smoke test
+    python benchmarks/bench.py --only step,preset   # some sections; RESULTS.md keeps the others as they were
 
-Sections: the numerical gradient (the book's loop vs the structured one), the training step (book-style
-NumPy loops, nnlearn's fit, PyTorch eager when installed, and the two matrix products alone), per-batch
-cost and peak memory for datasets of 10k to 20M samples (each size in its own process), whole-dataset
-evaluation throughput.  Times are medians of repeats.  Writes benchmarks/RESULTS.md.
+Sections: the numerical gradient (the book's loop vs the structured one); the training step (book-style
+NumPy loops, nnlearn's fit, the two matrix products alone, and where installed JAX (jit per step, and a
+whole run as one lax.scan) and PyTorch eager, each in a process of its own); the ``--preset best`` recipe
+per step and end to end (time to 0.96 test accuracy); per-batch cost and peak memory for datasets of 10k to
+20M samples (each size in its own process); whole-dataset evaluation throughput.  Times are medians of
+repeats, the cases of a section interleaved.  Writes benchmarks/RESULTS.md (and results.json).
 """
 
 from __future__ import annotations
@@ -141,16 +144,27 @@ def floor_loop(dtype, steps):
     return run
 
 
-def torch_loop(x_uint8, t, steps):
+def blas_threads() -> int:
+    """The BLAS threads NumPy uses here; the frameworks' children are given as many."""
+    return next((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), os.cpu_count() or 1)
+
+
+def torch_loop(x_uint8, t, steps, threads):
+    """The book's recipe in PyTorch eager: Linear/Sigmoid/Linear from TwoLayerNet's initial weights,
+    cross-entropy, SGD lr 0.1, batch 100 drawn with replacement, float32."""
     try:
         import torch
     except ImportError:
         return None
-    torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     x = torch.from_numpy(x_uint8 / np.float32(255))
     labels = torch.from_numpy(t.astype(np.int64))
     model = torch.nn.Sequential(torch.nn.Linear(784, 50), torch.nn.Sigmoid(), torch.nn.Linear(50, 10))
+    p = nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32).params  # the same initial weights
+    with torch.no_grad():
+        for layer, i in ((model[0], 1), (model[2], 2)):
+            layer.weight.copy_(torch.from_numpy(p[f"W{i}"].T.copy()))
+            layer.bias.copy_(torch.from_numpy(p[f"b{i}"]))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(0)
@@ -162,27 +176,92 @@ def torch_loop(x_uint8, t, steps):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return run, torch.__version__
+        return float(loss.detach())
+    return run, f"PyTorch {torch.__version__}"
 
 
-def torch_in_child(steps: int):
-    """PyTorch's step timed in a process of its own: its OpenMP threads keep spinning after each call and
-    would slow every NumPy case measured after it in the same process."""
-    out = subprocess.run([sys.executable, __file__, "_torch", str(steps)], capture_output=True, text=True)
-    result = json.loads(out.stdout) if out.returncode == 0 else None
-    return result if result and "seconds" in result else None
+def jax_loop(x_uint8, t, steps, threads, mode):
+    """The book's recipe in JAX, float32: TwoLayerNet's initial weights, sigmoid, softmax, the book's loss
+    −Σ t log(y + 1e-7) / N (one-hot t) differentiated by jax.value_and_grad, SGD lr 0.1, batch 100 drawn
+    with replacement by jax.random inside the step.  mode "jit": one jitted step per Python iteration (the
+    losses stay on the device; one wait at the end); mode "scan": the whole run one jitted lax.scan."""
+    if threads == 1:  # must be set before jax is imported; otherwise XLA uses every core
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    x = jnp.asarray(x_uint8 / np.float32(255))
+    labels = jnp.asarray(t.astype(np.int32))
+    params = {k: jnp.asarray(v) for k, v in nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32).params.items()}
+    n = x.shape[0]
+
+    def loss_fn(p, xb, tb):  # the book's cross_entropy_error with one-hot rows
+        y = jax.nn.softmax(jax.nn.sigmoid(xb @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"], axis=1)
+        return -jnp.sum(jax.nn.one_hot(tb, 10, dtype=y.dtype) * jnp.log(y + 1e-7)) / xb.shape[0]
+
+    def step(carry, x, labels):
+        p, key = carry
+        key, sub = jax.random.split(key)
+        idx = jax.random.randint(sub, (100,), 0, n)
+        loss, grads = jax.value_and_grad(loss_fn)(p, x[idx], labels[idx])
+        return (jax.tree.map(lambda w, g: w - 0.1 * g, p, grads), key), loss
+
+    state = {"carry": (params, jax.random.key(0))}
+    if mode == "jit":
+        jitted = jax.jit(step)
+
+        def run():
+            carry, losses = state["carry"], []
+            for _ in range(steps):
+                carry, loss = jitted(carry, x, labels)
+                losses.append(loss)
+            jax.block_until_ready(carry)
+            state["carry"] = carry
+            return float(losses[-1])
+    else:
+        whole = jax.jit(lambda carry, x, labels: jax.lax.scan(lambda c, _: step(c, x, labels), carry, None,
+                                                              length=steps))
+
+        def run():
+            carry, losses = whole(state["carry"], x, labels)
+            jax.block_until_ready(carry)
+            state["carry"] = carry
+            return float(losses[-1])
+    return run, f"JAX {jax.__version__}"
 
 
-def time_torch(steps: int) -> dict:
+FRAMEWORKS = {
+    "torch": ("{version} eager, float32 (Linear/Sigmoid/Linear, SGD; own process)", "PyTorch eager"),
+    "jax-jit": ("{version}, float32, jax.jit per step (own process)", "JAX jit per step"),
+    "jax-scan": ("{version}, float32, the whole run one jitted lax.scan (own process)", "JAX lax.scan"),
+}
+
+
+def framework_in_child(which: str, steps: int, threads: int):
+    """A framework's step timed in a process of its own: PyTorch's OpenMP threads keep spinning after each
+    call and would slow every NumPy case measured after it in the same process, and XLA keeps a thread pool."""
+    out = subprocess.run([sys.executable, __file__, "_framework", which, str(steps), str(threads)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["no message"])[-1]}
+    return json.loads(out.stdout)
+
+
+def time_framework(which: str, steps: int, threads: int) -> dict:
     x, t, _, _ = digits()
-    case = torch_loop(x, t, steps)
+    case = torch_loop(x, t, steps, threads) if which == "torch" else jax_loop(x, t, steps, threads, which[4:])
     if case is None:
         return {"missing": True}
     run, version = case
-    run()  # warm-up
     start = time.perf_counter()
-    run()
-    return {"seconds": (time.perf_counter() - start) / steps, "version": version}
+    run()  # warm-up: compiles the jitted functions
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    loss = run()
+    return {"seconds": (time.perf_counter() - start) / steps, "first_run_s": first, "version": version,
+            "last_loss": loss}
 
 
 def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
@@ -204,28 +283,109 @@ def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
     ]
     for _, fn in cases:  # warm up every case once
         fn()
+    threads = blas_threads()
     timings = {name: [] for name, _ in cases}
-    torch_name, torch_times = None, []
+    children = {which: [] for which in FRAMEWORKS}
     for _ in range(repeats):  # interleaved, so machine noise falls on every case alike
         for name, fn in cases:
             start = time.perf_counter()
             fn()
             timings[name].append((time.perf_counter() - start) / steps)
-        child = torch_in_child(steps)
-        if child is not None:
-            torch_name = f"PyTorch {child['version']} eager, float32 (Linear/Sigmoid/Linear, SGD; own process)"
-            torch_times.append(child["seconds"])
-    if torch_name is not None:
-        timings[torch_name] = torch_times
+        for which in FRAMEWORKS:
+            children[which].append(framework_in_child(which, steps, threads))
     base = statistics.median(timings[cases[0][0]])
     lean = statistics.median(timings[cases[2][0]])
     rows = []
     for name, times in timings.items():
         us = statistics.median(times) * 1e6
         rows.append({"what": name, "us": us, "ratio": base * 1e6 / us, "ratio_lean": lean * 1e6 / us})
-    if torch_name is None:
-        rows.append({"what": "PyTorch eager: not installed (pip install '.[bench]')", "us": None, "ratio": None,
-                     "ratio_lean": None})
+    for which, measured in children.items():
+        label, short = FRAMEWORKS[which]
+        runs = [m for m in measured if "seconds" in m]
+        if not runs:
+            problem = next((f"failed: {m['error']}" for m in measured if "error" in m),
+                           "not installed (pip install '.[bench]')")
+            rows.append({"what": f"{short}: {problem}", "us": None, "ratio": None, "ratio_lean": None})
+            continue
+        us = statistics.median(r["seconds"] for r in runs) * 1e6
+        rows.append({"what": label.format(version=runs[0]["version"]) + f"; its first {steps:,} steps (warm-up, "
+                     f"compilation) {statistics.median(r['first_run_s'] for r in runs):.1f} s", "us": us,
+                     "ratio": base * 1e6 / us, "ratio_lean": lean * 1e6 / us, "runs": runs})
+    return rows
+
+
+# --- the --preset best recipe ----------------------------------------------------------------------------
+def preset_fit(settings, x, t, xt=None, tt=None, *, steps=None, callbacks=()):
+    """A fresh network for ``settings`` trained by ``nnlearn.fit`` as ``nnlearn train`` does: ``steps``
+    iterations without evaluation, or the recipe's whole run evaluated every epoch."""
+    from nnlearn.runs import build_network
+
+    net = build_network(settings, x.shape[1], 10)
+    fit_settings = settings.scope("fit")
+    if steps is not None:
+        fit_settings.update(epochs=None, iters=steps, eval_every="never")
+    return nl.fit(net, x, t, x_test=xt, t_test=tt, callbacks=callbacks, **fit_settings)
+
+
+def bench_preset_step(repeats: int, steps: int) -> list[dict]:
+    """µs per step of --preset best, and of it without one of its parts, against the book's recipe."""
+    from nnlearn.settings import preset
+
+    x, t, _, _ = digits()
+    best = preset("best")
+    cases = [(f"the book's recipe: {preset('book').recipe()}", preset("book")),
+             (f"--preset best: {best.recipe()}", best),
+             ("--preset best without the shifted digits", best.replace(augment="none")),
+             ("--preset best without dropout", best.replace(dropout=0.0)),
+             ("--preset best with SGD lr 0.1 instead of Adam", best.replace(optimizer="sgd", lr=0.1))]
+    for _, settings in cases:
+        preset_fit(settings, x, t, steps=steps)
+    timings = {name: [] for name, _ in cases}
+    for _ in range(repeats):
+        for name, settings in cases:
+            start = time.perf_counter()
+            preset_fit(settings, x, t, steps=steps)
+            timings[name].append((time.perf_counter() - start) / steps)
+    base = statistics.median(timings[cases[0][0]])
+    return [{"what": name, "us": statistics.median(times) * 1e6, "per_book_step": statistics.median(times) / base}
+            for name, times in timings.items()]
+
+
+def bench_preset_run(repeats: int, epochs: int | None, target: float = 0.96) -> list[dict]:
+    """Whole runs through ``nnlearn.fit`` with the test accuracy evaluated every epoch: the seconds until it
+    first reaches ``target`` and the accuracy after the last epoch (the book's recipe alongside)."""
+    from nnlearn.settings import preset
+
+    x, t, xt, tt = digits()
+    book, best = preset("book"), preset("best")
+    cases = [(f"the book's recipe: {book.iters:,} iterations of batch {book.batch_size}", book),
+             (f"--preset best: {best.epochs} epochs of batch {best.batch_size}", best)]
+    if epochs is not None:  # a quick run: fewer epochs
+        cases = [(f"{name.split(':')[0]}: {epochs} epochs (quick run)", s.replace(epochs=epochs))
+                 for name, s in cases]
+    runs = {name: [] for name, _ in cases}
+    for _ in range(repeats):
+        for name, settings in cases:
+            reached = []
+            start = time.perf_counter()
+
+            def note(record, start=start, reached=reached):
+                if not reached and record["test_acc"] >= target:
+                    reached.append((time.perf_counter() - start, record["epoch"]))
+
+            history = preset_fit(settings, x, t, xt, tt, callbacks=[note])
+            runs[name].append({"seconds": time.perf_counter() - start, "test_acc": history.test_acc[-1],
+                               "best_test_acc": max(history.test_acc), "iters": history.iters,
+                               "to_target_s": reached[0][0] if reached else None,
+                               "to_target_epoch": reached[0][1] if reached else None})
+    rows = []
+    for name, measured in runs.items():
+        hits = [m["to_target_s"] for m in measured if m["to_target_s"] is not None]
+        rows.append({"what": name, "seconds": statistics.median(m["seconds"] for m in measured),
+                     "to_target_s": statistics.median(hits) if len(hits) == len(measured) else None,
+                     "to_target_epoch": measured[0]["to_target_epoch"], "test_acc": measured[0]["test_acc"],
+                     "test_accs": sorted({m["test_acc"] for m in measured}), "iters": measured[0]["iters"],
+                     "target": target, "runs": measured})
     return rows
 
 
@@ -308,82 +468,168 @@ def bench_evaluation(repeats: int) -> list[dict]:
 
 # --- the table ----------------------------------------------------------------------------------------------
 def machine() -> str:
-    blas = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')} kernel, {i['num_threads']} threads)"
-            for i in threadpool_info() if i["user_api"] == "blas"]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}"
+
+
+def blas() -> str:
+    libs = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')} kernel, {i['num_threads']} threads)"
+            for i in threadpool_info() if i["user_api"] == "blas"]
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, NumPy {np.__version__}; "
-            f"BLAS: {'; '.join(blas) or 'unknown'}; {env or 'OPENBLAS_CORETYPE not set'}")
+    return f"BLAS: {'; '.join(libs) or 'unknown'}; {env or 'OPENBLAS_CORETYPE not set'}"
 
 
-def table(results: dict) -> str:
-    lines = [f"Machine: {machine()}", f"Measured: {time.strftime('%Y-%m-%d %H:%M')} "
-             f"({'quick' if results['quick'] else 'full'} run, medians of {results['repeats']} repeats)", ""]
-    lines += ["### Numerical gradient", "", "| what | time | speed-up |", "|---|---:|---:|"]
+def section_numerical(results: dict) -> list[str]:
+    lines = ["### Numerical gradient", "", "| what | time | speed-up |", "|---|---:|---:|"]
     for r in results["numerical"]:
         lines.append(f"| {r['what']} ({r['note']}) | {r['ms']:.1f} ms | {r['ratio']:.0f}× |")
-    lines += ["", f"### Training step (784-50-10, batch 100, lr 0.1; medians of {results['step_repeats']} repeats)", "",
-              "*The book's loop* is ch04's train_neuralnet.py step for step: a batch by `choice`, "
-              "`TwoLayerNet.gradient` (backprop; its `sigmoid_grad` evaluates the sigmoid twice more), "
-              "`W -= lr * grad`, then `network.loss` on the batch for the loss list. *The lean loop* drops the "
-              "loss and the extra sigmoids. nnlearn's `fit` records the loss of every step too (from the forward "
-              "pass it already made) and draws uint8 pixels, converting each batch.", "",
-              "| what | µs per step | speed vs the book's loop | vs the lean loop |",
-              "|---|---:|---:|---:|"]
+    return lines
+
+
+def section_step(results: dict) -> list[str]:
+    lines = [f"### Training step (784-50-10, batch 100, lr 0.1; medians of {results['step_repeats']} repeats)", "",
+             "*The book's loop* is ch04's train_neuralnet.py step for step: a batch by `choice`, "
+             "`TwoLayerNet.gradient` (backprop; its `sigmoid_grad` evaluates the sigmoid twice more), "
+             "`W -= lr * grad`, then `network.loss` on the batch for the loss list. *The lean loop* drops the "
+             "loss and the extra sigmoids. nnlearn's `fit` records the loss of every step too (from the forward "
+             "pass it already made) and draws uint8 pixels, converting each batch; its step is "
+             "`net.loss_and_gradient` through chapter 5's layers, then `optimizer.update`. The frameworks train "
+             "the same network on the same 8,000 digits, each repeat in a fresh process with as many threads "
+             "as BLAS has here, timed after a first run of as many steps.", "",
+             "| what | µs per step | speed vs the book's loop | vs the lean loop |",
+             "|---|---:|---:|---:|"]
     for r in results["step"]:
         if r["us"] is None:
             lines.append(f"| {r['what']} | – | – | – |")
         else:
             lines.append(f"| {r['what']} | {r['us']:.0f} | {r['ratio']:.2f}× | {r['ratio_lean']:.2f}× |")
-    lines += ["", "### Mini-batches from IDX files on disk (batch 100, float32)", "",
-              "Each size in its own process, all sizes once per round; medians over rounds (peak RSS: the "
-              "maximum). *draw + convert*: indices and a float batch, nothing else; "
-              "*training step*: the step `fit` runs (draw, convert, gradient, update), timed over 3,000 steps "
-              "after as many for warm-up; *start-up*: the rest of a one-step `fit` call (checking the labels, the "
-              "first epoch's order, the first block read).", "",
-              "| samples | file | sampling | draw + convert, µs | vs 60k | training step, µs | vs 60k | start-up | "
-              "peak RSS |",
-              "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    return lines
+
+
+def section_preset(results: dict) -> list[str]:
+    lines = ["### `--preset best` (mnist-mini: 8,000 training digits, 2,000 test; float32)", "",
+             f"Per step: `nnlearn.fit` without evaluation, {results['preset_steps']:,} steps per repeat, medians "
+             f"of {results['preset_repeats']} interleaved repeats; the last three rows take one of the preset's "
+             "parts away.", "",
+             "| recipe | µs per step | vs the book's step |", "|---|---:|---:|"]
+    for r in results["preset_step"]:
+        lines.append(f"| {r['what']} | {r['us']:.0f} | {r['per_book_step']:.1f}× |")
+    target = results["preset_run"][0]["target"]
+    lines += ["", f"End to end: whole runs of `nnlearn.fit` with the training and test accuracy evaluated every "
+              f"epoch, as `nnlearn train` runs them (without its report and files); medians of "
+              f"{results['preset_run_repeats']} run(s), each with the same seed.", "",
+              f"| run | wall time | time to ≥ {target:g} test accuracy | test accuracy after the last epoch |",
+              "|---|---:|---:|---:|"]
+    for r in results["preset_run"]:
+        reached = (f"{r['to_target_s']:.1f} s (epoch {r['to_target_epoch']})" if r["to_target_s"] is not None
+                   else "not reached")
+        lines.append(f"| {r['what']} ({r['iters']:,} iterations) | {r['seconds']:.1f} s | {reached} | "
+                     f"{' / '.join(f'{a:.4f}' for a in r['test_accs'])} |")
+    return lines
+
+
+def section_data(results: dict) -> list[str]:
+    lines = ["### Mini-batches from IDX files on disk (batch 100, float32)", "",
+             "Each size in its own process, all sizes once per round; medians over rounds (peak RSS: the "
+             "maximum). *draw + convert*: indices and a float batch, nothing else; "
+             "*training step*: the step `fit` runs (draw, convert, gradient, update), timed over 3,000 steps "
+             "after as many for warm-up; *start-up*: the rest of a one-step `fit` call (checking the labels, the "
+             "first epoch's order, the first block read).", "",
+             "| samples | file | sampling | draw + convert, µs | vs 60k | training step, µs | vs 60k | start-up | "
+             "peak RSS |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in results["data"]:
         lines.append(f"| {r['n']:,} | {r['bytes'] / 1e9:.2f} GB | {r['sampling']} | {r['us']:.1f} | "
                      f"{r['ratio_to_60k']:.2f}× | {r['step_us']:.0f} | {r['step_ratio_to_60k']:.2f}× | "
                      f"{r['startup_s']:.2f} s | {r['rss_mb']:.0f} MiB |")
-    lines += ["", "### Whole-dataset evaluation (`evaluate`, chunks of 10,000, float32; the data section's files)", "",
-              "| images | file | time | images/s |", "|---:|---:|---:|---:|"]
+    return lines
+
+
+def section_evaluation(results: dict) -> list[str]:
+    lines = ["### Whole-dataset evaluation (`evaluate`, chunks of 10,000, float32; the data section's files)", "",
+             "| images | file | time | images/s |", "|---:|---:|---:|---:|"]
     for ev in results["evaluation"]:
         lines.append(f"| {ev['n']:,} | {ev['bytes'] / 1e9:.2f} GB | {ev['seconds']:.2f} s | "
                      f"{ev['per_second']:,.0f} |")
-    return "\n".join(lines)
+    return lines
+
+
+SECTIONS = {"numerical": section_numerical, "step": section_step, "preset": section_preset, "data": section_data,
+            "evaluation": section_evaluation}
+MARK = "<!-- section: {} -->"
+
+
+def section_text(name: str, results: dict) -> str:
+    stamp = (f"*Measured {results['measured']} ({'quick' if results['quick'] else 'full'} run); "
+             f"{results['blas']}.*")
+    heading, *body = SECTIONS[name](results)
+    return "\n".join([MARK.format(name), heading, "", stamp, *body])
+
+
+def write_results(results: dict, path: Path) -> str:
+    """RESULTS.md with the sections measured now; a section not measured in this run keeps its earlier text
+    (and the date it was measured)."""
+    earlier = {}
+    if path.is_file():
+        text = path.read_text()
+        for name in SECTIONS:
+            mark = MARK.format(name)
+            if mark in text:
+                body = text.split(mark, 1)[1]
+                ends = [body.index(m) for m in (MARK.format(n) for n in SECTIONS) if m in body]
+                earlier[name] = (mark + body[:min(ends, default=len(body))]).rstrip()
+    parts = [section_text(name, results) if name in results else earlier.get(name) for name in SECTIONS]
+    command = "python benchmarks/bench.py" + (" --quick" if results["quick"] else "")
+    text = (f"# Benchmark results\n\nProduced by `{command}` (a section's line says when it was measured).\n\n"
+            f"Machine: {machine()}\n\n" + "\n\n".join(p for p in parts if p) + "\n")
+    path.write_text(text)
+    return text
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats; data sizes up to 1M")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps; data sizes up to 1M")
+    parser.add_argument("--only", type=lambda v: v.split(","), default=list(SECTIONS), metavar="SECTION[,...]",
+                        help=f"measure only these sections ({', '.join(SECTIONS)}); RESULTS.md keeps the others")
     args = parser.parse_args(argv)
+    unknown = set(args.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"--only: unknown sections {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     repeats = 3 if args.quick else 7
     sizes = (10_000, 60_000, 1_000_000) if args.quick else (10_000, 60_000, 1_000_000, 20_000_000)
-    results = {"quick": args.quick, "repeats": repeats}
-    print("numerical gradient ...", flush=True)
-    results["numerical"] = bench_numerical_gradient(repeats)
-    print("training step ...", flush=True)
-    results["step_repeats"] = 5 if args.quick else 11  # the noisiest section: more repeats
-    results["step"] = bench_training_step(results["step_repeats"])
-    print("data ...", flush=True)
-    results["data"] = bench_data(sizes, repeats=3, rounds=1 if args.quick else 3)
-    results["evaluation"] = bench_evaluation(repeats)
-    text = table(results)
+    results = {"quick": args.quick, "repeats": repeats, "measured": time.strftime("%Y-%m-%d %H:%M %Z"),
+               "blas": blas()}
+    print(f"{machine()}; {results['blas']}", flush=True)
+    if "numerical" in args.only:
+        print("numerical gradient ...", flush=True)
+        results["numerical"] = bench_numerical_gradient(repeats)
+    if "step" in args.only:
+        print("training step ...", flush=True)
+        results["step_repeats"] = 5 if args.quick else 11  # the noisiest section: more repeats
+        results["step"] = bench_training_step(results["step_repeats"])
+    if "preset" in args.only:
+        print("--preset best ...", flush=True)
+        results["preset_repeats"], results["preset_steps"] = (3, 50) if args.quick else (7, 300)
+        results["preset_step"] = bench_preset_step(results["preset_repeats"], results["preset_steps"])
+        results["preset_run_repeats"] = 1 if args.quick else 3
+        results["preset_run"] = bench_preset_run(results["preset_run_repeats"], 2 if args.quick else None)
+        results["preset"] = True
+    if "data" in args.only:
+        print("data ...", flush=True)
+        results["data"] = bench_data(sizes, repeats=3, rounds=1 if args.quick else 3)
+    if "evaluation" in args.only:
+        results["evaluation"] = bench_evaluation(repeats)
+    text = write_results(results, HERE / "RESULTS.md")
     print()
     print(text)
-    (HERE / "RESULTS.md").write_text("# Benchmark results\n\nProduced by `python benchmarks/bench.py`"
-                                     f"{' --quick' if args.quick else ''}.\n\n{text}\n")
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_torch":
-        print(json.dumps(time_torch(int(sys.argv[2]))))
+    if len(sys.argv) > 1 and sys.argv[1] == "_framework":
+        print(json.dumps(time_framework(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
         sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "_batches":
         print(json.dumps(measure_batches(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
