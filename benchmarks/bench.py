@@ -264,7 +264,52 @@ def time_framework(which: str, steps: int, threads: int) -> dict:
             "last_loss": loss}
 
 
-def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
+BEFORE = "4c95523"
+"""The last commit before issue 11 put the network into chapter 5's layers: its fit is the "before" row."""
+
+SOURCE_CHILD = """
+import json, sys, time
+import numpy as np
+import nnlearn as nl
+steps = int(sys.argv[1])
+(x, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+def run():
+    nl.fit(nl.TwoLayerNet(784, 50, 10, seed=0, dtype=np.float32), x, t, iters=steps, eval_every="never")
+run()
+start = time.perf_counter()
+run()
+print(json.dumps({"seconds": (time.perf_counter() - start) / steps, "file": nl.__file__}))
+"""
+"""The book recipe's float32 fit, timed in a process of its own with nnlearn imported from PYTHONPATH (only
+the API every version has)."""
+
+
+def export_source(ref: str) -> Path | None:
+    """This repository's ``src`` at commit ``ref``, exported to a temporary folder; None without git or ref."""
+    import tempfile
+
+    root = HERE.parent
+    folder = Path(tempfile.mkdtemp(prefix=f"nnlearn-{ref}-"))
+    try:
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return folder / "src"
+
+
+def source_in_child(src: Path, steps: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run([sys.executable, "-c", SOURCE_CHILD, str(steps)], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["no message"])[-1]}
+    result = json.loads(out.stdout)
+    if not result["file"].startswith(str(src)):
+        return {"error": f"imported nnlearn from {result['file']}, not {src}"}
+    return result
+
+
+def bench_training_step(repeats: int, steps: int = 1000, before: str | None = BEFORE) -> list[dict]:
     x, t, _, _ = digits()
     x32 = x / np.float32(255)        # what the book's load_mnist(normalize=True) gives
     onehot = np.eye(10)[t]           # the book's one-hot labels are float64
@@ -286,11 +331,17 @@ def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
     threads = blas_threads()
     timings = {name: [] for name, _ in cases}
     children = {which: [] for which in FRAMEWORKS}
+    sources = {"this checkout": HERE.parent / "src"}
+    if before:
+        sources[before] = export_source(before)
+    in_children = {label: [] for label in sources}
     for _ in range(repeats):  # interleaved, so machine noise falls on every case alike
         for name, fn in cases:
             start = time.perf_counter()
             fn()
             timings[name].append((time.perf_counter() - start) / steps)
+        for label, src in sources.items():
+            in_children[label].append(source_in_child(src, steps) if src else {"error": "git archive failed"})
         for which in FRAMEWORKS:
             children[which].append(framework_in_child(which, steps, threads))
     base = statistics.median(timings[cases[0][0]])
@@ -299,6 +350,21 @@ def bench_training_step(repeats: int, steps: int = 1000) -> list[dict]:
     for name, times in timings.items():
         us = statistics.median(times) * 1e6
         rows.append({"what": name, "us": us, "ratio": base * 1e6 / us, "ratio_lean": lean * 1e6 / us})
+    pairs = []
+    for label, measured in in_children.items():
+        what = (f"nnlearn fit, float32, {label} (own process)" if label == "this checkout" else
+                f"nnlearn fit, float32, at {label}, before issue 11 (own process)")
+        runs = [m for m in measured if "seconds" in m]
+        if not runs:
+            rows.append({"what": f"{what}: {measured[0]['error']}", "us": None, "ratio": None, "ratio_lean": None})
+            continue
+        us = statistics.median(r["seconds"] for r in runs) * 1e6
+        rows.append({"what": what, "us": us, "ratio": base * 1e6 / us, "ratio_lean": lean * 1e6 / us})
+        pairs.append([m.get("seconds") for m in measured])
+    if len(pairs) == 2:  # each repeat's two children ran one after the other: the ratio of each pair, then the median
+        ratios = [old / new for new, old in zip(*pairs, strict=True) if new and old]
+        rows[-1]["before_over_now"] = statistics.median(ratios)
+        rows[-1]["what"] += f"; this checkout's step is {statistics.median(ratios):.3f}× as fast (median of pairs)"
     for which, measured in children.items():
         label, short = FRAMEWORKS[which]
         runs = [m for m in measured if "seconds" in m]
@@ -493,10 +559,12 @@ def section_step(results: dict) -> list[str]:
              "`TwoLayerNet.gradient` (backprop; its `sigmoid_grad` evaluates the sigmoid twice more), "
              "`W -= lr * grad`, then `network.loss` on the batch for the loss list. *The lean loop* drops the "
              "loss and the extra sigmoids. nnlearn's `fit` records the loss of every step too (from the forward "
-             "pass it already made) and draws uint8 pixels, converting each batch; its step is "
-             "`net.loss_and_gradient` through chapter 5's layers, then `optimizer.update`. The frameworks train "
-             "the same network on the same 8,000 digits, each repeat in a fresh process with as many threads "
-             "as BLAS has here, timed after a first run of as many steps.", "",
+             "pass it already made) and is given uint8 pixels (which it converts to floats once, up front, for "
+             "a dataset this small; the time includes that); its step is `net.loss_and_gradient` through "
+             "chapter 5's layers, then `optimizer.update`. The rows *(own process)* run each repeat in a fresh "
+             "process, timed after a first run of as many steps: nnlearn's fit from this checkout and from the "
+             "commit before issue 11 (its hand-fused step), one after the other, and the frameworks, which "
+             "train the same network on the same 8,000 digits with as many threads as BLAS has here.", "",
              "| what | µs per step | speed vs the book's loop | vs the lean loop |",
              "|---|---:|---:|---:|"]
     for r in results["step"]:
@@ -592,6 +660,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and steps; data sizes up to 1M")
     parser.add_argument("--only", type=lambda v: v.split(","), default=list(SECTIONS), metavar="SECTION[,...]",
                         help=f"measure only these sections ({', '.join(SECTIONS)}); RESULTS.md keeps the others")
+    parser.add_argument("--before", default=BEFORE, metavar="COMMIT",
+                        help=f"the training-step table's 'before' row: fit at this commit (default {BEFORE}, the "
+                             "last before issue 11; '' for none)")
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
@@ -607,7 +678,7 @@ def main(argv=None) -> int:
     if "step" in args.only:
         print("training step ...", flush=True)
         results["step_repeats"] = 5 if args.quick else 11  # the noisiest section: more repeats
-        results["step"] = bench_training_step(results["step_repeats"])
+        results["step"] = bench_training_step(results["step_repeats"], before=args.before or None)
     if "preset" in args.only:
         print("--preset best ...", flush=True)
         results["preset_repeats"], results["preset_steps"] = (3, 50) if args.quick else (7, 300)

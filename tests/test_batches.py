@@ -7,7 +7,7 @@ import pytest
 
 import nnlearn as nl
 from nnlearn import write_idx
-from nnlearn.data import blockio
+from nnlearn.data import batches, blockio
 from nnlearn.data.largedata import make_large, shifted
 
 
@@ -76,6 +76,29 @@ def test_loader_converts_uint8_per_batch_and_reuses_buffer():
     assert np.shares_memory(xb, xb2)
     floats = np.random.default_rng(0).random((5, 4))
     np.testing.assert_array_equal(nl.BatchLoader(floats, t, 2)(np.array([2, 3]))[0], floats[[2, 3]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_floats_converted_up_front_equal_the_per_batch_conversion(dtype, monkeypatch):
+    (xu, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
+    up_front = nl.BatchLoader(xu, t, 50, dtype)
+    assert up_front.floats is not None and up_front.floats.dtype == dtype
+    monkeypatch.setattr(batches, "FLOATS_UP_FRONT_BYTES", 8000 * 784 * 4 - 1)  # just too large for float32
+    per_batch = nl.BatchLoader(xu, t, 50, dtype)
+    assert per_batch.floats is None
+    rng = np.random.default_rng(0)
+    for idx in (rng.integers(0, 8000, 50), rng.integers(0, 8000, 17), np.array([0, 7999])):
+        (a, ta), (b, tb) = up_front(idx), per_batch(idx)
+        assert a.dtype == b.dtype == dtype and a.shape == (len(idx), 784)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ta, tb)
+
+
+def test_floats_are_not_made_up_front_beyond_a_quarter_of_the_free_memory(monkeypatch):
+    x = np.zeros((1000, 784), np.uint8)
+    assert nl.BatchLoader(x, np.zeros(1000), 10, np.float32).floats is not None
+    monkeypatch.setattr(batches, "available_memory", lambda: 4 * 1000 * 784 * 4 - 4)
+    assert nl.BatchLoader(x, np.zeros(1000), 10, np.float32).floats is None
 
 
 def test_loader_on_memmap_releases_pages(tmp_path, monkeypatch):
@@ -301,7 +324,7 @@ TRUNCATE_CHILD = """
 import json, os, sys
 import numpy as np
 import nnlearn as nl
-from nnlearn.data import blockio
+from nnlearn.data import batches, blockio
 path, large, how = json.loads(sys.argv[1])
 if large:
     blockio.RELEASE_ABOVE_BYTES = 0  # as if the file were larger than memory: batches read through the mapping

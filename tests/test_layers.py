@@ -145,6 +145,50 @@ def test_reused_buffers_give_the_same_numbers():
         np.testing.assert_array_equal(plain[1][k], reused[1][k])
 
 
+def test_reused_buffers_follow_the_batch_size():
+    """A run's batches, an epoch's shorter last batch and evaluation's chunks each get their own arrays."""
+    rng = np.random.default_rng(3)
+    net = nl.MultiLayerNet(6, [5, 4], 3, seed=0)
+    batches = [(rng.normal(size=(n, 6)), rng.integers(0, 3, n)) for n in (7, 3, 7, 3, 7)]
+    plain = [net.loss_and_gradient(x, t) for x, t in batches]
+    with net.reusing_buffers():
+        reused = [net.loss_and_gradient(x, t) for x, t in batches[:1]]
+        copies = [(reused[0][0], {k: v.copy() for k, v in reused[0][1].items()})]
+        for x, t in batches[1:]:
+            reused.append(net.loss_and_gradient(x, t))
+            copies.append((reused[-1][0], {k: v.copy() for k, v in reused[-1][1].items()}))
+    assert np.shares_memory(reused[0][1]["W1"], reused[4][1]["W1"])  # batches of 7: one array throughout
+    assert not np.shares_memory(reused[0][1]["W1"], reused[1][1]["W1"])
+    for (loss, grads), (loss_r, grads_r) in zip(plain, copies, strict=True):
+        assert loss == loss_r
+        for k in grads:
+            np.testing.assert_array_equal(grads[k], grads_r[k])
+
+
+def test_softmax_with_loss_takes_smoothed_labels():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 4))
+    t = 0.9 * np.eye(4)[rng.integers(0, 4, 5)] + 0.1 / 4
+    layer = SoftmaxWithLoss()
+    assert layer.forward(x, t) == nl.cross_entropy_error(nl.softmax(x), t)
+    num = nl.numerical_gradient(lambda v: nl.softmax_cross_entropy(v, t), x.copy())
+    np.testing.assert_allclose(layer.backward(), num, rtol=1e-8, atol=1e-8)
+
+
+def test_softmax_with_loss_refuses_labels_out_of_range_and_single_vectors():
+    with pytest.raises(ValueError, match="label"):
+        SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"batch of scores \(N, K\).*reshape\(1, -1\)"):
+        SoftmaxWithLoss().forward(np.zeros(3), 1)
+
+
+def test_backward_twice_gives_the_same_gradient():
+    layer = SoftmaxWithLoss()
+    layer.forward(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), np.array([2, 0]))
+    first = layer.backward().copy()
+    np.testing.assert_array_equal(layer.backward(), first)
+
+
 class BookTwoLayerNet:
     """The book's chapter-5 TwoLayerNet (ch05/two_layer_net.py), written as its reader would, from nnlearn's
     layers: an OrderedDict of Affine1, Relu1, Affine2 and a SoftmaxWithLoss last layer."""

@@ -101,6 +101,22 @@ def test_float32_parameters_stay_float32_and_grads_untouched():
         np.testing.assert_array_equal(g, before)
 
 
+def test_a_parameter_replaced_by_a_new_array_is_updated_and_keeps_its_state():
+    opt = Momentum(lr=0.1)
+    params = {"W": W0.copy()}
+    opt.update(params, {"W": GRADS[0]})
+    v = opt.slot["v"]["W"].copy()
+    params["W"] = np.zeros((2, 2))  # e.g. weights loaded into a new array
+    opt.update(params, {"W": GRADS[1]})
+    np.testing.assert_allclose(params["W"], 0.9 * v - 0.1 * GRADS[1])
+    sgd = SGD(lr=0.5)
+    sgd.update(params, {"W": np.ones((2, 2))})
+    params["W"] = np.zeros((3, 2), np.float32)  # another shape and dtype: a scratch array to match
+    sgd.update(params, {"W": np.ones((3, 2), np.float32)})
+    assert params["W"].dtype == np.float32
+    np.testing.assert_array_equal(params["W"], np.full((3, 2), -0.5, np.float32))
+
+
 def test_state_round_trip_continues_identically():
     a, b = Adam(0.01), Adam(0.01)
     pa, pb = {"W": W0.copy()}, {"W": W0.copy()}

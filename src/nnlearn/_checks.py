@@ -65,7 +65,7 @@ def labels_from_target(t, n_rows: int, n_classes: int, *, name: str = "t", compa
                 f"{name} has shape {arr.shape} but the output has {n_rows} rows of {n_classes} classes; "
                 f"pass one-hot rows of shape ({n_rows}, {n_classes}) or {n_rows} integer labels"
             )
-        if not _is_one_hot(onehot):
+        if not is_one_hot(onehot):
             raise InputError(
                 f"{name} is 2-D but its rows are not one-hot (exactly one 1, the rest 0); "
                 "pass one-hot rows or integer labels"
@@ -91,7 +91,7 @@ def labels_from_target(t, n_rows: int, n_classes: int, *, name: str = "t", compa
     return labels if compact and labels.dtype.kind in "ui" else labels.astype(np.intp, copy=False)
 
 
-def _is_one_hot(t: np.ndarray) -> bool:
+def is_one_hot(t: np.ndarray) -> bool:
     return bool(np.isin(t, (0, 1)).all() and (t.sum(axis=1) == 1).all())
 
 

@@ -46,12 +46,19 @@ def sigmoid(x, out=None):
     """
     x = _real(x)
     h = np.empty(x.shape, x.dtype) if out is None else out
-    np.negative(x, out=h, dtype=h.dtype)
     with np.errstate(over="ignore"):
-        np.exp(h, out=h)
+        sigmoid_into(x, h)
+    return h if h.ndim else h[()]
+
+
+def sigmoid_into(x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``sigmoid``'s arithmetic, for a numeric array ``x`` into the float array ``h``, without the check of
+    ``x`` or the ``errstate`` (a training loop that has turned off overflow warnings once calls this)."""
+    np.negative(x, out=h, dtype=h.dtype)
+    np.exp(h, out=h)
     h += 1.0
     np.reciprocal(h, out=h)
-    return h if h.ndim else h[()]
+    return h
 
 
 def sigmoid_grad(x):
@@ -76,7 +83,11 @@ def softmax(x, out=None):
     Subtracting the maximum changes nothing mathematically and keeps exp from overflowing.
     A 1-D ``x`` is one sample; a 2-D ``x`` is a batch, one softmax per row.  ``out``: where to write it.
     """
-    x = _real(x)
+    return softmax_into(_real(x), out)
+
+
+def softmax_into(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``softmax``'s arithmetic for a numeric array ``x`` (into ``out`` if given), without the check of ``x``."""
     # ufunc.reduce: what np.max / np.sum call, without their Python wrapper (this runs every training step)
     e = np.subtract(x, np.maximum.reduce(x, axis=-1, keepdims=True), out=out)
     np.exp(e, out=e)
@@ -117,7 +128,13 @@ def cross_entropy_error(y, t):
 
 def cross_entropy_sum(y: np.ndarray, labels: np.ndarray) -> float:
     """−Σ_n log(y[n, t_n] + 1e-7) for validated (N, K) probabilities and integer labels."""
-    return -float(np.add.reduce(np.log(y[np.arange(y.shape[0]), labels] + CEE_DELTA)))  # np.sum minus its wrapper
+    return cross_entropy_of_true_class(y[np.arange(y.shape[0]), labels])
+
+
+def cross_entropy_of_true_class(y_t: np.ndarray) -> float:
+    """−Σ_n log(y_t[n] + 1e-7), where y_t[n] = y[n, t_n] is the probability given to sample n's true class:
+    with a one-hot t, the only term of eq. 4.3's inner sum that is not 0."""
+    return -float(np.add.reduce(np.log(y_t + CEE_DELTA)))  # np.sum minus its wrapper
 
 
 def softmax_cross_entropy(logits, t):

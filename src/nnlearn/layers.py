@@ -7,47 +7,93 @@ takes ∂L/∂out and returns ∂L/∂x, leaving the parameters' gradients on th
 
 A layer can write into arrays it reuses from one call to the next (``reuse_buffers = True``): a training step
 then allocates nothing, which is most of what makes it fast.  The arithmetic is the same either way; with reuse
-the arrays a call returns are valid until the layer's next call, so only the training loop turns it on.
+the arrays a call returns are valid until the layer's next call, so only the training loop turns it on (through
+``MultiLayerNet.reusing_buffers``, which also turns off numpy's overflow warning for the sigmoid's exp).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .functions import cross_entropy_sum, relu, sigmoid, softmax
+from ._checks import is_one_hot, labels_from_target
+from .errors import InputError
+from .functions import (
+    cross_entropy_error,
+    cross_entropy_of_true_class,
+    relu,
+    sigmoid,
+    sigmoid_into,
+    softmax,
+    softmax_into,
+)
 
 BN_EPSILON = 1e-7
 """Added to the variance before its square root in ``BatchNormalization``, as the book does (10e-7 there)."""
 
 
 class Layer:
-    """What every layer shares: the buffers it may reuse."""
+    """What every layer shares: the arrays it may reuse.
 
-    reuse_buffers = False
+    Each result is computed by one numpy expression with ``out=``: ``None`` (numpy allocates a new array, as the
+    book's code does) unless the layer is reusing its arrays, and then the one it keeps for inputs of that
+    shape and dtype (``_allocate`` says which arrays a layer needs).
+    """
 
-    def _array(self, key: str, shape: tuple, dtype) -> np.ndarray:
-        """A fresh array, or with ``reuse_buffers`` the first ``shape[0]`` rows of one kept from earlier calls."""
-        if not self.reuse_buffers:
-            return np.empty(shape, dtype)
-        buffers = self.__dict__.setdefault("_buffers", {})
-        buf = buffers.get(key)
-        if buf is not None and buf.shape == shape and buf.dtype == dtype:
-            return buf  # the usual case, every step of a run: no new view to create
-        if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != shape[1:] or buf.dtype != dtype:
-            buf = buffers[key] = np.empty(shape, dtype)
-        return buf[:shape[0]]
+    uses_train_flg = False
+    """True for the layers whose ``forward`` takes ``train_flg`` (they act differently in training)."""
+    _by_input: dict | None = None
+    """While reusing: (input shape, dtype) → this layer's arrays for such inputs (a run's batches, an epoch's
+    shorter last batch, evaluation's chunks)."""
+    _bufs: dict | None = None
+    """While reusing: the arrays for the input of the last ``forward`` (which ``backward`` writes into too)."""
+    _shape = _dtype = None
+
+    @property
+    def reuse_buffers(self) -> bool:
+        return self._by_input is not None
+
+    @reuse_buffers.setter
+    def reuse_buffers(self, on: bool) -> None:
+        if not on:
+            self._by_input = self._bufs = self._shape = self._dtype = None  # the arrays go with the loop
+        elif self._by_input is None:
+            self._by_input = {}
+
+    def _buffers_for(self, x) -> dict | None:
+        """None when not reusing; else this layer's arrays for an input like ``x``."""
+        if self._by_input is None:
+            return None
+        if x.shape == self._shape and x.dtype == self._dtype:
+            return self._bufs  # every step of a run but the first
+        key = (x.shape, x.dtype)
+        bufs = self._by_input.get(key)
+        if bufs is None:
+            if len(self._by_input) >= 8:  # many input shapes, one after another: keep memory bounded
+                self._by_input.clear()
+            bufs = self._by_input[key] = self._allocate(x)
+        self._shape, self._dtype, self._bufs = x.shape, x.dtype, bufs
+        return bufs
+
+    def _allocate(self, x) -> dict:
+        """The arrays a forward and backward pass of an input like ``x`` write into, by name."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def _float_dtype(a, b=None) -> np.dtype:
-    """The dtype of a result computed from ``a`` (and ``b``): theirs if floating, else float64."""
-    dt = a.dtype if b is None or b.dtype == a.dtype else np.result_type(a, b)  # result_type costs a µs a call
-    return dt if dt.kind == "f" else _FLOAT64
+def _copy(a: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """A copy of ``a``, into ``out`` if given."""
+    if out is None:
+        return a.copy()
+    np.copyto(out, a)
+    return out
 
 
-_FLOAT64 = np.dtype(np.float64)
+def _float_dtype(*arrays) -> np.dtype:
+    """The dtype numpy gives a result computed from ``arrays``: theirs if floating, else float64."""
+    dt = np.result_type(*arrays)
+    return dt if dt.kind == "f" else np.dtype(np.float64)
 
 
 class Affine(Layer):
@@ -66,19 +112,30 @@ class Affine(Layer):
 
     def forward(self, x):
         self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        if x.ndim != 2:
+            x = x.reshape(x.shape[0], -1)
         self.x = x
-        out = np.matmul(x, self.W, out=self._array("out", (x.shape[0], self.W.shape[1]), _float_dtype(x, self.W)))
+        bufs = self._buffers_for(x)
+        out = np.matmul(x, self.W, out=bufs and bufs["out"])
         out += self.b
         return out
 
     def backward(self, dout):
-        self.dW = np.matmul(self.x.T, dout, out=self._array("dW", self.W.shape, _float_dtype(self.x, dout)))
-        self.db = np.add.reduce(dout, axis=0, out=self._array("db", self.b.shape, dout.dtype))
+        bufs = self._bufs
+        self.dW = np.matmul(self.x.T, dout, out=bufs and bufs["dW"])
+        self.db = np.add.reduce(dout, axis=0, out=bufs and bufs["db"])
         if not self.propagate_down:
             return None
-        dx = np.matmul(dout, self.W.T, out=self._array("dx", self.x.shape, _float_dtype(dout, self.W)))
-        return dx.reshape(self.original_x_shape)
+        dx = np.matmul(dout, self.W.T, out=bufs and bufs["dx"])
+        return dx if dx.shape == self.original_x_shape else dx.reshape(self.original_x_shape)
+
+    def _allocate(self, x) -> dict:
+        dt = _float_dtype(x, self.W)
+        bufs = {"out": np.empty((x.shape[0], self.W.shape[1]), dt), "dW": np.empty(self.W.shape, dt),
+                "db": np.empty(self.b.shape, dt)}
+        if self.propagate_down:
+            bufs["dx"] = np.empty(x.shape, dt)
+        return bufs
 
     def __repr__(self) -> str:
         return f"Affine({self.W.shape[0]}→{self.W.shape[1]})"
@@ -91,14 +148,22 @@ class Sigmoid(Layer):
         self.out = None
 
     def forward(self, x):
-        self.out = sigmoid(x, out=self._array("out", x.shape, _float_dtype(x)))
+        bufs = self._buffers_for(x)
+        # exp(−x) overflows to inf for very negative x, which is how the sigmoid reaches 0: ``sigmoid`` says so
+        # to numpy on each call, ``reusing_buffers`` once for a whole training loop
+        self.out = sigmoid(x) if bufs is None else sigmoid_into(x, bufs["out"])
         return self.out
 
     def backward(self, dout):
-        dx = np.subtract(1.0, self.out, out=self._array("dx", self.out.shape, _float_dtype(dout, self.out)))
+        bufs = self._bufs
+        dx = np.subtract(1.0, self.out, out=bufs and bufs["dx"])
         np.multiply(dout, dx, out=dx)
         dx *= self.out
         return dx
+
+    def _allocate(self, x) -> dict:
+        dt = _float_dtype(x)
+        return {"out": np.empty(x.shape, dt), "dx": np.empty(x.shape, dt)}
 
 
 class Relu(Layer):
@@ -111,46 +176,72 @@ class Relu(Layer):
         self.mask = None
 
     def forward(self, x):
-        self.mask = np.less_equal(x, 0, out=self._array("mask", x.shape, np.bool_))
-        return relu(x, out=self._array("out", x.shape, _float_dtype(x)))
+        bufs = self._buffers_for(x)
+        self.mask = np.less_equal(x, 0, out=bufs and bufs["mask"])
+        return relu(x, out=bufs and bufs["out"])
 
     def backward(self, dout):
-        dx = self._array("dx", dout.shape, dout.dtype)
-        np.copyto(dx, dout)
+        bufs = self._bufs
+        dx = _copy(dout, out=bufs and bufs["dx"])
         np.copyto(dx, 0, where=self.mask)  # dx[mask] = 0 without boolean indexing, which gathers the indices first
         return dx
+
+    def _allocate(self, x) -> dict:
+        dt = _float_dtype(x)
+        return {"mask": np.empty(x.shape, np.bool_), "out": np.empty(x.shape, dt), "dx": np.empty(x.shape, dt)}
 
 
 class SoftmaxWithLoss(Layer):
     """loss = cross_entropy_error(softmax(x), t)  (section 5.6.3), with the book's 1e-7 inside the log.
 
     backward: dx = (y − t) / N, the gradient of the loss without that guard, as in the book.
-    ``t``: integer labels or one-hot rows.
+    ``x``: a batch of scores (N, K).  ``t``: integer labels, or rows of ``x``'s shape (one-hot, or any
+    probability distributions, e.g. smoothed labels).
     """
 
     def __init__(self):
         self.loss = self.y = self.t = None
+        self._true_class = self._y_t = None
 
     def forward(self, x, t):
+        if x.ndim != 2:
+            raise InputError(f"SoftmaxWithLoss takes a batch of scores (N, K), got shape {x.shape}; "
+                             "for one sample pass x.reshape(1, -1)")
         t = np.asarray(t)
         self.t = t
-        self.y = softmax(x, out=self._array("y", x.shape, _float_dtype(x)))
-        self.loss = cross_entropy_sum(self.y, _labels(t)) / self.y.shape[0]
+        bufs = self._buffers_for(x)
+        self.y = y = softmax(x) if bufs is None else softmax_into(x, bufs["y"])
+        if t.ndim == 2 and t.shape == y.shape and not is_one_hot(t):  # e.g. smoothed labels: the dense formula
+            self._true_class = None
+            self.loss = cross_entropy_error(y, t)
+            return self.loss
+        n, k = y.shape
+        if bufs is None or t.ndim != 1:  # the training loop checks its labels once, up front
+            t = labels_from_target(t, n, k)  # one-hot rows as labels: the same numbers, bit for bit
+        # y[n, t_n] read as y.flat[n·K + t_n]: one take, not 2-D fancy indexing
+        row_starts = np.arange(0, n * k, k) if bufs is None else bufs["row_starts"]
+        self._true_class = row_starts + t
+        self._y_t = y.take(self._true_class)
+        self.loss = cross_entropy_of_true_class(self._y_t) / n
         return self.loss
 
     def backward(self, dout=1):
         n = self.y.shape[0]
-        dx = self._array("dx", self.y.shape, self.y.dtype)
-        np.copyto(dx, self.y)
-        dx[np.arange(n), _labels(self.t)] -= 1
-        dx /= n
+        bufs = self._bufs
+        if self._true_class is None:
+            dx = np.subtract(self.y, self.t, out=bufs and bufs["dx"])
+            dx /= n
+        else:  # t one-hot: (y − t) / N is y / N, but (y − 1) / N at each true class
+            dx = np.divide(self.y, n, out=bufs and bufs["dx"])
+            dx.put(self._true_class, (self._y_t - 1) / n)
         if dout != 1:
             dx *= dout
         return dx
 
-
-def _labels(t: np.ndarray) -> np.ndarray:
-    return t.argmax(axis=1) if t.ndim == 2 else t
+    def _allocate(self, x) -> dict:
+        n, k = x.shape
+        dt = _float_dtype(x)
+        return {"y": np.empty(x.shape, dt), "dx": np.empty(x.shape, dt), "row_starts": np.arange(0, n * k, k)}
 
 
 class Dropout(Layer):
@@ -162,6 +253,7 @@ class Dropout(Layer):
     """
 
     fix_mask = False
+    uses_train_flg = True
 
     def __init__(self, dropout_ratio=0.5, *, rng=None):
         self.dropout_ratio = float(dropout_ratio)
@@ -173,10 +265,15 @@ class Dropout(Layer):
             return x * (1.0 - self.dropout_ratio)
         if not (self.fix_mask and self.mask is not None and self.mask.shape == x.shape):
             self.mask = self.rng.random(x.shape) > self.dropout_ratio
-        return np.multiply(x, self.mask, out=self._array("out", x.shape, _float_dtype(x)))
+        bufs = self._buffers_for(x)
+        return np.multiply(x, self.mask, out=bufs and bufs["out"])
 
     def backward(self, dout):
-        return np.multiply(dout, self.mask, out=self._array("dx", dout.shape, dout.dtype))
+        return np.multiply(dout, self.mask, out=self._bufs and self._bufs["dx"])
+
+    def _allocate(self, x) -> dict:
+        dt = _float_dtype(x)
+        return {"out": np.empty(x.shape, dt), "dx": np.empty(x.shape, dt)}
 
     def __repr__(self) -> str:
         return f"Dropout({self.dropout_ratio:g})"
@@ -191,6 +288,8 @@ class BatchNormalization(Layer):
         dβ = Σ_n dout,  dγ = Σ_n x̂ · dout,  dx̂ = γ · dout,
         dx = (dx̂ − mean_n(dx̂) − x̂ · mean_n(dx̂ · x̂)) / √(σ² + ε).
     """
+
+    uses_train_flg = True
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
         self.gamma, self.beta, self.momentum = gamma, beta, float(momentum)

@@ -118,6 +118,16 @@ class MultiLayerNet:
                 self.layers[f"Dropout{i}"] = Dropout(self.dropout_ratio, rng=self.rng)
         self.layers["Affine1"].propagate_down = False  # nothing needs ∂L/∂x of the input
         self.last_layer = SoftmaxWithLoss()
+        # which layer attribute holds which parameter (and, after backward, its gradient)
+        self._wiring = []
+        for name, layer in self.layers.items():
+            if isinstance(layer, Affine):
+                i = name[len("Affine"):]
+                self._wiring += [(f"W{i}", layer, "W", "dW"), (f"b{i}", layer, "b", "db")]
+            elif isinstance(layer, BatchNormalization):
+                i = name[len("BatchNorm"):]
+                self._wiring += [(f"gamma{i}", layer, "gamma", "dgamma"), (f"beta{i}", layer, "beta", "dbeta")]
+        self._bound = False
 
     # --- construction from saved weights ------------------------------------------------------------
     @property
@@ -192,9 +202,10 @@ class MultiLayerNet:
 
     def scores(self, x, train_flg=False):
         """The last Affine layer's output (the book's chapter-5/6 ``predict``), for validated input."""
-        self._bind()
+        if not self._bound:
+            self._bind()
         for layer in self.layers.values():
-            x = layer.forward(x, train_flg) if isinstance(layer, (Dropout, BatchNormalization)) else layer.forward(x)
+            x = layer.forward(x, train_flg) if layer.uses_train_flg else layer.forward(x)
         return x
 
     def loss(self, x, t, train_flg=False):
@@ -203,7 +214,8 @@ class MultiLayerNet:
         return self._loss(x, self._labels(t, x.shape[0]), train_flg)
 
     def _loss(self, x, labels, train_flg):
-        return self.last_layer.forward(self.scores(x, train_flg), labels) + self._weight_decay()
+        loss = self.last_layer.forward(self.scores(x, train_flg), labels)
+        return loss + self._weight_decay() if self.weight_decay_lambda else loss
 
     def _weight_decay(self) -> float:
         if not self.weight_decay_lambda:
@@ -234,27 +246,28 @@ class MultiLayerNet:
         return loss, self._gradients()
 
     def _gradients(self) -> dict:
-        grads = {}
-        for name, layer in self.layers.items():
-            if isinstance(layer, Affine):
-                i = name[len("Affine"):]
-                if self.weight_decay_lambda:
-                    layer.dW += self.weight_decay_lambda * layer.W  # ∂/∂W of ½ λ ‖W‖²
-                grads[f"W{i}"], grads[f"b{i}"] = layer.dW, layer.db
-            elif isinstance(layer, BatchNormalization):
-                i = name[len("BatchNorm"):]
-                grads[f"gamma{i}"], grads[f"beta{i}"] = layer.dgamma, layer.dbeta
+        grads = {name: getattr(layer, grad) for name, layer, _, grad in self._wiring}
+        if self.weight_decay_lambda:
+            for name, layer, attr, _ in self._wiring:
+                if attr == "W":
+                    grads[name] += self.weight_decay_lambda * layer.W  # ∂/∂W of ½ λ ‖W‖²
         return grads
 
     @contextlib.contextmanager
     def reusing_buffers(self):
-        """Inside, every layer writes into arrays it reuses (a training step allocates nothing)."""
+        """Inside, every layer writes into arrays it reuses (a training step allocates nothing), the layers
+        stay bound to the arrays now in ``params`` (which the optimizer updates in place), and numpy does not
+        warn when the sigmoid's exp(−x) overflows to inf (that is how the sigmoid reaches 0)."""
         layers = [*self.layers.values(), self.last_layer]
         for layer in layers:
             layer.reuse_buffers = True
+        self._bind()
+        self._bound = True
         try:
-            yield self
+            with np.errstate(over="ignore"):
+                yield self
         finally:
+            self._bound = False
             for layer in layers:
                 layer.reuse_buffers = False
 
@@ -304,13 +317,8 @@ class MultiLayerNet:
     # --- helpers ---------------------------------------------------------------------------------
     def _bind(self) -> None:
         """Point the layers at the arrays in ``params`` (which a user may have replaced)."""
-        for name, layer in self.layers.items():
-            if isinstance(layer, Affine):
-                i = name[len("Affine"):]
-                layer.W, layer.b = self.params[f"W{i}"], self.params[f"b{i}"]
-            elif isinstance(layer, BatchNormalization):
-                i = name[len("BatchNorm"):]
-                layer.gamma, layer.beta = self.params[f"gamma{i}"], self.params[f"beta{i}"]
+        for name, layer, attr, _ in self._wiring:
+            setattr(layer, attr, self.params[name])
 
     def _inputs(self, x) -> np.ndarray:
         return check_batch("x", as_float("x", x), self.sizes[0])

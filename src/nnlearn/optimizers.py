@@ -34,7 +34,7 @@ class Optimizer:
             setattr(self, key, float(hyper.get(key, default)))
         self.iter = 0
         self.slot = {s: {} for s in self.slots}
-        self._scratch = {}
+        self._scratch = {}  # key → (the parameter array last updated, a scratch array of its shape and dtype)
 
     default_lr = 0.01
 
@@ -43,13 +43,21 @@ class Optimizer:
         self.iter += 1
         for key, g in grads.items():
             p = params[key]
-            for s in self.slots:
-                if key not in self.slot[s]:
-                    self.slot[s][key] = np.zeros_like(p)
-            scratch = self._scratch.get(key)
-            if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
-                scratch = self._scratch[key] = np.empty_like(p)
-            self.step(key, p, g, scratch)
+            prepared = self._scratch.get(key)
+            if prepared is None or prepared[0] is not p:  # a parameter not seen before, or a new array for it
+                prepared = self._prepare(key, p)
+            self.step(key, p, g, prepared[1])
+
+    def _prepare(self, key: str, p: np.ndarray) -> tuple:
+        """The state arrays ``key`` lacks, and (p, a scratch array like p) for its updates."""
+        for s in self.slots:
+            if key not in self.slot[s]:
+                self.slot[s][key] = np.zeros_like(p)
+        scratch = self._scratch.get(key, (None, None))[1]
+        if scratch is None or scratch.shape != p.shape or scratch.dtype != p.dtype:
+            scratch = np.empty_like(p)
+        self._scratch[key] = (p, scratch)
+        return self._scratch[key]
 
     def step(self, key: str, p: np.ndarray, g: np.ndarray, scratch: np.ndarray) -> None:
         raise NotImplementedError

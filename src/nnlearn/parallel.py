@@ -97,15 +97,13 @@ class Ranks:
         self.rank = 0 if self.comm is None else self.comm.Get_rank()
         self.size = 1 if self.comm is None else self.comm.Get_size()
         self.timeout = timeout
+        self.parallel = self.comm is not None
+        """More than one process (asked between every two training steps, so a plain attribute)."""
         self._buffer = None
         if self.comm is not None:
             from mpi4py import MPI
 
             self._MPI = MPI
-
-    @property
-    def parallel(self) -> bool:
-        return self.comm is not None
 
     @property
     def root(self) -> bool:

@@ -23,6 +23,7 @@ from ._version import __version__
 from .data.augment import RandomShift
 from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
+from .data.pixels import mapping_of
 from .errors import CheckpointError, DatasetChangedError, InputError, TrainingDivergedError
 from .history import History
 from .inference import Evaluation
@@ -187,6 +188,8 @@ class _Run:
         self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed, rank=share.rank, ranks=share.size)
         self.rows, self.stop = 0, False  # this rank's rows of the current batch; any rank's Ctrl-C (MPI)
         self.load = BatchLoader(self.x_train, self.labels, s.batch_size, net.dtype, sampler=self.sampler)
+        # the training set as the loader converted it up front, if it did; a file is read again (and checked)
+        self.x_eval = self.x_train if self.load.floats is None or mapping_of(self.x_train) else self.load.floats
         self.augment = RandomShift(d, seed=[s.seed, 1]) if s.augment == "shift" else None
         self.optimizer = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(s.optimizer, s.lr)
         self.history = History(iters=self.iters, iter_per_epoch=self.iter_per_epoch)
@@ -264,7 +267,7 @@ class _Run:
         def measure(x, t):  # under MPI, of this rank's shard
             return accuracy_and_loss(net, iter_chunks(x, t, dtype=dtype))
 
-        train_acc, train_loss = self.ranks.evaluate(measure, self.x_train, self.labels)
+        train_acc, train_loss = self.ranks.evaluate(measure, self.x_eval, self.labels)
         test_acc, test_loss = None, None
         if self.test is not None:
             test_acc, test_loss = self.ranks.evaluate(measure, *self.test)

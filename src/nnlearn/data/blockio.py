@@ -179,11 +179,15 @@ def iter_chunks(x, t, chunk: int = 10_000, dtype=np.float64):
     out = np.empty((chunk, width), dtype)
     float32 = out if out.dtype == np.float32 else np.empty((chunk, width), np.float32)
     mapping = mapping_of(x)
-    raw = _file_chunks(x, chunk) if mapping is not None and isinstance(x, np.memmap) and x.flags.c_contiguous \
-        else _slices(x, chunk)
+    from_file = mapping is not None and isinstance(x, np.memmap) and x.flags.c_contiguous
+    raw = _file_chunks(x, chunk) if from_file else _slices(x, chunk)
     for start, rows in raw:
         m = len(rows)
-        yield as_float_rows(rows.reshape(m, width), out[:m], float32[:m]), t[start:start + m]
+        rows = rows.reshape(m, width)
+        if rows.dtype == out.dtype and not from_file:  # floats in memory already: no copy
+            yield rows, t[start:start + m]
+        else:  # (a file's chunk is in the reader's buffer, which it reuses)
+            yield as_float_rows(rows, out[:m], float32[:m]), t[start:start + m]
 
 
 def _slices(x, chunk: int):
