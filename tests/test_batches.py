@@ -7,8 +7,9 @@ import pytest
 
 import nnlearn as nl
 from nnlearn import write_idx
-from nnlearn.data import batches, blockio
+from nnlearn.data import blockio
 from nnlearn.data.largedata import make_large, shifted
+from nnlearn.data.pixels import pixels_to_float
 
 
 def draw(sampler, k):
@@ -78,29 +79,6 @@ def test_loader_converts_uint8_per_batch_and_reuses_buffer():
     np.testing.assert_array_equal(nl.BatchLoader(floats, t, 2)(np.array([2, 3]))[0], floats[[2, 3]])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_floats_converted_up_front_equal_the_per_batch_conversion(dtype, monkeypatch):
-    (xu, t), _ = nl.load_mnist(normalize=False, dataset="mnist-mini")
-    up_front = nl.BatchLoader(xu, t, 50, dtype)
-    assert up_front.floats is not None and up_front.floats.dtype == dtype
-    monkeypatch.setattr(batches, "FLOATS_UP_FRONT_BYTES", 8000 * 784 * 4 - 1)  # just too large for float32
-    per_batch = nl.BatchLoader(xu, t, 50, dtype)
-    assert per_batch.floats is None
-    rng = np.random.default_rng(0)
-    for idx in (rng.integers(0, 8000, 50), rng.integers(0, 8000, 17), np.array([0, 7999])):
-        (a, ta), (b, tb) = up_front(idx), per_batch(idx)
-        assert a.dtype == b.dtype == dtype and a.shape == (len(idx), 784)
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(ta, tb)
-
-
-def test_floats_are_not_made_up_front_beyond_a_quarter_of_the_free_memory(monkeypatch):
-    x = np.zeros((1000, 784), np.uint8)
-    assert nl.BatchLoader(x, np.zeros(1000), 10, np.float32).floats is not None
-    monkeypatch.setattr(batches, "available_memory", lambda: 4 * 1000 * 784 * 4 - 4)
-    assert nl.BatchLoader(x, np.zeros(1000), 10, np.float32).floats is None
-
-
 def test_loader_on_memmap_releases_pages(tmp_path, monkeypatch):
     monkeypatch.setattr(blockio, "RELEASE_ABOVE_BYTES", 0)  # as if the file were large
     images = np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
@@ -119,6 +97,13 @@ def test_iter_chunks_cover_dataset():
     chunks = [(a.copy(), b.copy()) for a, b in nl.iter_chunks(x, np.arange(25), chunk=10)]
     assert [len(b) for _, b in chunks] == [10, 10, 5]
     np.testing.assert_allclose(np.concatenate([a for a, _ in chunks])[:, 0], np.arange(25) / 255)
+
+
+def test_iter_chunks_of_floats_in_memory_are_views_not_copies():
+    x = np.random.default_rng(0).random((25, 3))
+    chunks = list(nl.iter_chunks(x, np.arange(25), chunk=10, dtype=np.float64))
+    assert all(np.shares_memory(c, x) for c, _ in chunks)
+    np.testing.assert_array_equal(np.concatenate([c for c, _ in chunks]), x)
 
 
 def test_shifted_moves_pixels():
@@ -156,6 +141,18 @@ def test_loader_matches_load_mnist_normalization_bitwise(dtype):
     idx = np.arange(0, 8000, 37)
     xb, _ = nl.BatchLoader(xu, t, len(idx), dtype)(idx)
     np.testing.assert_array_equal(xb, xf[idx].astype(dtype))
+
+
+def test_pixels_to_float_is_float32_division_by_255_for_every_pixel_value():
+    v = np.arange(256, dtype=np.uint8)
+    by_ufunc = np.divide(v, np.float32(255), dtype=np.float32)  # numpy's own cast-and-divide
+    for got in (pixels_to_float(v), pixels_to_float(v, out=np.empty(256, np.float32))):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, by_ufunc)
+    np.testing.assert_allclose(pixels_to_float(v), np.arange(256) / 255, rtol=1e-7)
+    x = v.reshape(16, 16)
+    pixels_to_float(x)
+    np.testing.assert_array_equal(x, v.reshape(16, 16))  # the input is left alone
 
 
 def test_blocks_sampling_covers_every_index_in_block_runs():
@@ -324,7 +321,8 @@ TRUNCATE_CHILD = """
 import json, os, sys
 import numpy as np
 import nnlearn as nl
-from nnlearn.data import batches, blockio
+from nnlearn.data import blockio
+from nnlearn.data.pixels import pixels_to_float
 path, large, how = json.loads(sys.argv[1])
 if large:
     blockio.RELEASE_ABOVE_BYTES = 0  # as if the file were larger than memory: batches read through the mapping

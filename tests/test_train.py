@@ -349,20 +349,3 @@ def test_dataset_file_truncated_during_fit_stops_after_a_checkpoint(tmp_path):
     assert "stopped: the dataset file" in result.stdout and "was truncated to 100 bytes" in result.stdout
     _, meta, _ = read_checkpoint(ckpt)
     assert meta["iteration"] == 20  # written when the change was found, at the second evaluation
-
-
-def test_fit_is_the_same_with_images_converted_up_front_or_per_batch(monkeypatch):
-    from nnlearn.data import batches
-
-    (x, t), (xt, tt) = nl.load_mnist(normalize=False, dataset="mnist-mini")
-    runs = []
-    for budget in (batches.FLOATS_UP_FRONT_BYTES, 0):
-        monkeypatch.setattr(batches, "FLOATS_UP_FRONT_BYTES", budget)
-        net = nl.TwoLayerNet(784, 20, 10, seed=0, dtype=np.float32)
-        history = nl.fit(net, x[:2000], t[:2000], x_test=xt[:500], t_test=tt[:500], iters=60, batch_size=50,
-                         lr=0.5, sampling="shuffle", eval_every=20)
-        runs.append((net.params, history))
-    (a, ha), (b, hb) = runs
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k])
-    assert ha.loss == hb.loss and ha.train_acc == hb.train_acc and ha.train_loss == hb.train_loss

@@ -60,11 +60,10 @@ class Layer:
             self._by_input = {}
 
     def _buffers_for(self, x) -> dict | None:
-        """None when not reusing; else this layer's arrays for an input like ``x``."""
+        """None when not reusing; else this layer's arrays for an input like ``x``.  (Every step of a run but the
+        first finds them in ``_bufs``: the layers check ``x.shape == self._shape`` before calling this.)"""
         if self._by_input is None:
             return None
-        if x.shape == self._shape and x.dtype == self._dtype:
-            return self._bufs  # every step of a run but the first
         key = (x.shape, x.dtype)
         bufs = self._by_input.get(key)
         if bufs is None:
@@ -115,7 +114,7 @@ class Affine(Layer):
         if x.ndim != 2:
             x = x.reshape(x.shape[0], -1)
         self.x = x
-        bufs = self._buffers_for(x)
+        bufs = self._bufs if x.shape == self._shape and x.dtype == self._dtype else self._buffers_for(x)
         out = np.matmul(x, self.W, out=bufs and bufs["out"])
         out += self.b
         return out
@@ -148,7 +147,7 @@ class Sigmoid(Layer):
         self.out = None
 
     def forward(self, x):
-        bufs = self._buffers_for(x)
+        bufs = self._bufs if x.shape == self._shape and x.dtype == self._dtype else self._buffers_for(x)
         # exp(−x) overflows to inf for very negative x, which is how the sigmoid reaches 0: ``sigmoid`` says so
         # to numpy on each call, ``reusing_buffers`` once for a whole training loop
         self.out = sigmoid(x) if bufs is None else sigmoid_into(x, bufs["out"])
@@ -176,7 +175,7 @@ class Relu(Layer):
         self.mask = None
 
     def forward(self, x):
-        bufs = self._buffers_for(x)
+        bufs = self._bufs if x.shape == self._shape and x.dtype == self._dtype else self._buffers_for(x)
         self.mask = np.less_equal(x, 0, out=bufs and bufs["mask"])
         return relu(x, out=bufs and bufs["out"])
 
@@ -209,7 +208,7 @@ class SoftmaxWithLoss(Layer):
                              "for one sample pass x.reshape(1, -1)")
         t = np.asarray(t)
         self.t = t
-        bufs = self._buffers_for(x)
+        bufs = self._bufs if x.shape == self._shape and x.dtype == self._dtype else self._buffers_for(x)
         self.y = y = softmax(x) if bufs is None else softmax_into(x, bufs["y"])
         if t.ndim == 2 and t.shape == y.shape and not is_one_hot(t):  # e.g. smoothed labels: the dense formula
             self._true_class = None
@@ -265,7 +264,7 @@ class Dropout(Layer):
             return x * (1.0 - self.dropout_ratio)
         if not (self.fix_mask and self.mask is not None and self.mask.shape == x.shape):
             self.mask = self.rng.random(x.shape) > self.dropout_ratio
-        bufs = self._buffers_for(x)
+        bufs = self._bufs if x.shape == self._shape and x.dtype == self._dtype else self._buffers_for(x)
         return np.multiply(x, self.mask, out=bufs and bufs["out"])
 
     def backward(self, dout):

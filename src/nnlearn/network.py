@@ -238,20 +238,27 @@ class MultiLayerNet:
 
     def loss_and_gradient(self, x, labels):
         """(loss, gradients) of one training step for validated input: ``x`` (N, input_size) of any float dtype,
-        ``labels`` integers.  With ``reusing_buffers()`` the gradients live in reused arrays."""
-        loss = self._loss(x, labels, train_flg=True)
+        ``labels`` integers.  With ``reusing_buffers()`` the gradients live in reused arrays.
+
+        This is the training step, so ``scores`` and ``_loss`` are written out here: a call costs."""
+        if not self._bound:
+            self._bind()
+        for layer in self.layers.values():
+            x = layer.forward(x, True) if layer.uses_train_flg else layer.forward(x)
+        loss = self.last_layer.forward(x, labels)
+        if self.weight_decay_lambda:
+            loss += self._weight_decay()
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
-        return loss, self._gradients()
-
-    def _gradients(self) -> dict:
-        grads = {name: getattr(layer, grad) for name, layer, _, grad in self._wiring}
+        grads = {}
+        for name, layer, _, grad in self._wiring:
+            grads[name] = getattr(layer, grad)
         if self.weight_decay_lambda:
             for name, layer, attr, _ in self._wiring:
                 if attr == "W":
                     grads[name] += self.weight_decay_lambda * layer.W  # ∂/∂W of ½ λ ‖W‖²
-        return grads
+        return loss, grads
 
     @contextlib.contextmanager
     def reusing_buffers(self):

@@ -38,15 +38,24 @@ class Optimizer:
 
     default_lr = 0.01
 
-    def update(self, params: dict, grads: dict) -> None:
-        """One step: every parameter in ``grads`` moves by its rule, in place."""
+    reads_gradient_once = False
+    """True for the rules that read ∂L/∂W once, before anything is written to their scratch array."""
+
+    def update(self, params: dict, grads: dict, *, grads_are_scratch: bool = False) -> None:
+        """One step: every parameter in ``grads`` moves by its rule, in place.
+
+        ``grads_are_scratch``: the caller no longer needs ``grads`` (a training loop's, rewritten every step),
+        so a rule that reads each gradient once may compute in it (no second array of the parameters' size
+        passes through the cache each step); otherwise ``grads`` are left as they are.
+        """
         self.iter += 1
+        in_place = grads_are_scratch and self.reads_gradient_once
         for key, g in grads.items():
             p = params[key]
             prepared = self._scratch.get(key)
             if prepared is None or prepared[0] is not p:  # a parameter not seen before, or a new array for it
                 prepared = self._prepare(key, p)
-            self.step(key, p, g, prepared[1])
+            self.step(key, p, g, g if in_place and g.dtype is p.dtype else prepared[1])  # (`is`: cheaper; else safe)
 
     def _prepare(self, key: str, p: np.ndarray) -> tuple:
         """The state arrays ``key`` lacks, and (p, a scratch array like p) for its updates."""
@@ -90,6 +99,7 @@ class SGD(Optimizer):
     """W ← W − η ∂L/∂W  (eq. 6.1, the chapter-4 update)."""
 
     name = "sgd"
+    reads_gradient_once = True
 
     def step(self, key, p, g, scratch):
         p -= np.multiply(g, self.lr, out=scratch)
@@ -99,6 +109,7 @@ class Momentum(Optimizer):
     """v ← α v − η ∂L/∂W;  W ← W + v  (eqs. 6.3, 6.4)."""
 
     name, defaults, slots = "momentum", {"momentum": 0.9}, ("v",)
+    reads_gradient_once = True
 
     def step(self, key, p, g, scratch):
         v = self.slot["v"][key]

@@ -23,7 +23,6 @@ from ._version import __version__
 from .data.augment import RandomShift
 from .data.batches import BatchLoader, BatchSampler
 from .data.blockio import iter_chunks
-from .data.pixels import mapping_of
 from .errors import CheckpointError, DatasetChangedError, InputError, TrainingDivergedError
 from .history import History
 from .inference import Evaluation
@@ -112,11 +111,11 @@ def fit(net: MultiLayerNet, x_train, t_train, *, x_test=None, t_test=None, optim
             if run.interrupted(interrupt):  # checked between steps, so a checkpoint never holds half a step
                 run.save(checkpoint)
                 raise KeyboardInterrupt
-            x_batch, t_batch = run.next_batch()                         # 1. a mini-batch (this rank's part)
-            loss, grads = run.gradient(x_batch, t_batch)               # 2. the gradient
-            loss = run.all_ranks(loss, grads, interrupt)                #    (MPI: of the whole global batch)
-            run.optimizer.update(net.params, grads)                     # 3. the update
-            run.iteration += 1                                          # 4. repeat
+            x_batch, t_batch = run.next_batch()                                # 1. a mini-batch (this rank's part)
+            loss, grads = run.gradient(x_batch, t_batch)                       # 2. the gradient
+            loss = run.all_ranks(loss, grads, interrupt)                       #    (MPI: of the whole global batch)
+            run.optimizer.update(net.params, grads, grads_are_scratch=True)    # 3. the update
+            run.iteration += 1                                                 # 4. repeat
             run.record_loss(loss, bar)
             if on_step is not None and run.ranks.agree(run.ranks.root and on_step(run.iteration, loss)):
                 break
@@ -188,14 +187,14 @@ class _Run:
         self.sampler = BatchSampler(n, s.batch_size, s.sampling, seed=s.seed, rank=share.rank, ranks=share.size)
         self.rows, self.stop = 0, False  # this rank's rows of the current batch; any rank's Ctrl-C (MPI)
         self.load = BatchLoader(self.x_train, self.labels, s.batch_size, net.dtype, sampler=self.sampler)
-        # the training set as the loader converted it up front, if it did; a file is read again (and checked)
-        self.x_eval = self.x_train if self.load.floats is None or mapping_of(self.x_train) else self.load.floats
         self.augment = RandomShift(d, seed=[s.seed, 1]) if s.augment == "shift" else None
         self.optimizer = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(s.optimizer, s.lr)
         self.history = History(iters=self.iters, iter_per_epoch=self.iter_per_epoch)
         self.recipe = {**{k: v for k, v in s.scope("fit").items() if k != "epochs"}, "iters": self.iters,
                        "n_train": n, "eval_every": self.every or 0}
         self.iteration, self.elapsed_before, self.t0 = 0, 0.0, time.perf_counter()
+        if s.gradient == "backprop":
+            self.gradient = net.loss_and_gradient  # what the method below would call, one call less per step
 
     # --- the steps ----------------------------------------------------------------------------------
     def next_batch(self):
@@ -267,7 +266,7 @@ class _Run:
         def measure(x, t):  # under MPI, of this rank's shard
             return accuracy_and_loss(net, iter_chunks(x, t, dtype=dtype))
 
-        train_acc, train_loss = self.ranks.evaluate(measure, self.x_eval, self.labels)
+        train_acc, train_loss = self.ranks.evaluate(measure, self.x_train, self.labels)
         test_acc, test_loss = None, None
         if self.test is not None:
             test_acc, test_loss = self.ranks.evaluate(measure, *self.test)

@@ -19,11 +19,10 @@ N mod B), and a global batch holds N/S rows on average (N/S is at least B and be
 within P rows of it; B + O(P) for N ≫ B).  These batches depend on P, so a ``blocks`` run resumes only
 with the same number of ranks.
 
-``BatchLoader`` gathers the rows into a reused float buffer.  A dataset in memory whose float copy is small
-(``FLOATS_UP_FRONT_BYTES``; mnist-mini, MNIST) is converted once, up front, as the book's
-``load_mnist(normalize=True)`` does; a larger one, or a file on disk, is converted batch by batch, so it is
-never materialised as floats.  Both cost O(batch) per step whatever the dataset size (the shuffle
-permutation is O(N) once per epoch, O(batch) per step amortised), and work on memory-mapped arrays.
+``BatchLoader`` gathers the rows into a reused float buffer, converting
+uint8 pixels to [0, 1] per batch, so a dataset is never materialised as floats.  Both cost O(batch) per
+step whatever the dataset size (the shuffle permutation is O(N) once per epoch, O(batch) per step
+amortised), and work on memory-mapped arrays.
 """
 
 from __future__ import annotations
@@ -32,15 +31,12 @@ import mmap
 
 import numpy as np
 
-from .._checks import available_memory, positive_int, rng_from
+from .._checks import positive_int, rng_from
 from ..errors import DatasetChangedError, InputError
 from . import blockio
 from .pixels import as_float_rows, check_unchanged, mapping_of
 
 SAMPLINGS = ("choice", "shuffle", "blocks")
-FLOATS_UP_FRONT_BYTES = 256 << 20
-"""Images in memory whose float copy takes at most this much (and at most a quarter of the memory available)
-are converted to floats once, before training; a step then only gathers rows.  Full MNIST in float32: 188 MB."""
 BLOCK_ROWS = 65_536
 """Samples per block for ``sampling="blocks"``: 51 MB of 28x28 uint8 images, read in one call."""
 
@@ -220,12 +216,8 @@ class BatchLoader:
             self._mapping.madvise(mmap.MADV_RANDOM)  # no read-ahead: batches touch scattered rows
         self._rows_since_release = 0
         self.release_rows = release_rows
-        self.floats = _floats_up_front(self.x, width, self.dtype) if self._mapping is None else None
-        """``x`` as (N, width) floats, converted once, or None: converted batch by batch."""
 
     def __call__(self, idx: np.ndarray):
-        if self.floats is not None:  # every index is a row: the sampler draws them below N
-            return np.take(self.floats, idx, axis=0, out=self.buffer[:len(idx)], mode="clip"), self.t[idx]
         if self._mapping is not None:
             check_unchanged(self.x)
         rows = self._blocks.take(idx, self._rows[:len(idx)]) if self._blocks is not None \
@@ -237,24 +229,6 @@ class BatchLoader:
                 self._mapping.madvise(mmap.MADV_DONTNEED)  # drops our page mappings; the page cache keeps them
                 self._rows_since_release = 0
         return out, self.t[idx]
-
-
-def _floats_up_front(x: np.ndarray, width: int, dtype: np.dtype) -> np.ndarray | None:
-    """``x`` as (N, width) floats of ``dtype``, scaled as ``BatchLoader`` scales a batch, if that copy is small
-    enough (``FLOATS_UP_FRONT_BYTES``); else None."""
-    rows = x.reshape(len(x), width)
-    if rows.dtype == dtype:
-        return rows if rows.flags.c_contiguous else None
-    need = rows.size * (dtype.itemsize + (4 if dtype != np.float32 else 0))  # float64: via float32 pixels
-    if need > min(FLOATS_UP_FRONT_BYTES, available_memory() // 4):
-        return None
-    out = np.empty(rows.shape, dtype)
-    chunk = 8192
-    float32 = None if dtype == np.float32 else np.empty((min(chunk, len(rows)), width), np.float32)
-    for start in range(0, len(rows), chunk):
-        part = out[start:start + chunk]
-        as_float_rows(rows[start:start + len(part)], part, part if float32 is None else float32[:len(part)])
-    return out
 
 
 def _read_mapped(x: np.memmap) -> np.ndarray:
