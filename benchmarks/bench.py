@@ -559,9 +559,9 @@ def section_step(results: dict) -> list[str]:
              "`TwoLayerNet.gradient` (backprop; its `sigmoid_grad` evaluates the sigmoid twice more), "
              "`W -= lr * grad`, then `network.loss` on the batch for the loss list. *The lean loop* drops the "
              "loss and the extra sigmoids. nnlearn's `fit` records the loss of every step too (from the forward "
-             "pass it already made) and is given uint8 pixels (which it converts to floats once, up front, for "
-             "a dataset this small; the time includes that); its step is `net.loss_and_gradient` through "
-             "chapter 5's layers, then `optimizer.update`. The rows *(own process)* run each repeat in a fresh "
+             "pass it already made) and draws uint8 pixels, converting each batch; its step is "
+             "`net.loss_and_gradient` through chapter 5's layers, then `optimizer.update`. The rows *(own process)* "
+             "run each repeat in a fresh "
              "process, timed after a first run of as many steps: nnlearn's fit from this checkout and from the "
              "commit before issue 11 (its hand-fused step), one after the other, and the frameworks, which "
              "train the same network on the same 8,000 digits with as many threads as BLAS has here.", "",

@@ -1,5 +1,7 @@
 """The chapter's claims, measured: numbers checked against what theory says they must be."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -74,8 +76,10 @@ def test_accuracy_is_flat_where_the_loss_is_not(data):
 
 def test_learning_rate_sweep_finds_a_working_window(data):
     x, t = data
-    sweep = experiments.learning_rate_sweep(lambda: nl.TwoLayerNet(8, 6, 3, seed=0), x, t, x[:500], t[:500],
-                                            lrs=[1e-4, 1.0, 1e4], iters=150, batch_size=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the lr that does not learn is the point: no NotLearningWarning for it
+        sweep = experiments.learning_rate_sweep(lambda: nl.TwoLayerNet(8, 6, 3, seed=0), x, t, x[:500], t[:500],
+                                                lrs=[1e-4, 1.0, 1e4], iters=150, batch_size=50)
     assert sweep.train_loss[0] == pytest.approx(sweep.initial_loss, abs=0.01)  # too small: barely moves
     assert sweep.train_loss[1] < sweep.initial_loss - 0.1
     assert not sweep.train_loss[2] < sweep.train_loss[1]  # too large: diverges (NaN) or worse

@@ -7,6 +7,7 @@ ones at h = 1e-4; the accuracy is flat almost everywhere) without looking at pix
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from .data.blockio import iter_chunks
 from .data.pixels import pixels_to_float
 from .functions import cross_entropy_error, sigmoid
 from .gradient import gradient_descent
-from .train import TrainingDivergedError, fit
+from .train import NotLearningWarning, TrainingDivergedError, fit
 
 
 def _sizes(net) -> tuple[int, int]:
@@ -215,8 +216,10 @@ def learning_rate_sweep(make_net, x, t, x_test, t_test, lrs=None, iters: int = 3
             initial = float(net.loss(_rows(x, np.arange(min(len(x), 2000)), net.params["W1"].dtype),
                                      np.asarray(t[:min(len(x), 2000)])))
         try:
-            history = fit(net, x, t, x_test=x_test, t_test=t_test, iters=iters, batch_size=batch_size, lr=float(lr),
-                          seed=seed, eval_every=None)
+            with warnings.catch_warnings():  # a learning rate that does not learn is what the sweep is here to show
+                warnings.simplefilter("ignore", NotLearningWarning)
+                history = fit(net, x, t, x_test=x_test, t_test=t_test, iters=iters, batch_size=batch_size,
+                              lr=float(lr), seed=seed, eval_every=None)
         except TrainingDivergedError:
             continue
         loss[i], acc[i] = history.train_loss[-1], history.test_acc[-1]
